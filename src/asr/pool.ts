@@ -1,0 +1,207 @@
+// A pool of ASR worker threads. Inference never runs on the main thread.
+// A worker that dies is replaced and its task retried once on the fresh one.
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { JobError } from '../jobs/errors.js';
+import type { FromWorker, ToWorker, TranscribeRequest, TranscriptionResult, WorkerInit } from './protocol.js';
+
+export interface PoolOptions {
+  size: number;
+  init: Omit<WorkerInit, 'workerId'>;
+  /** Replace a worker after this many tasks (0: never), so slow leaks in native code cannot pile up. */
+  maxTasksPerWorker: number;
+  /** Replace a worker when process RSS is above this after a task (0: never). */
+  recycleRssMb: number;
+  /** Called with each new Worker: lets operators and fault tests see the threads. */
+  onSpawn?: (worker: Worker, workerId: number) => void;
+}
+
+export interface PoolResult {
+  result: TranscriptionResult;
+  workerId: number;
+  threads: number;
+}
+
+export type WorkerExitReason = 'out_of_memory' | 'crashed' | 'recycled' | 'load_failed';
+
+export interface PoolEvents {
+  worker_ready: [{ workerId: number; loadMs: number }];
+  worker_exit: [{ workerId: number; reason: WorkerExitReason; detail: string; jobs: number }];
+}
+
+interface Task {
+  samples: Float32Array;
+  request: TranscribeRequest;
+  onProgress: (done: number, total: number) => void;
+  resolve: (r: PoolResult) => void;
+  reject: (e: Error) => void;
+  attempts: number;
+}
+
+interface Slot {
+  id: number;
+  worker: Worker;
+  ready: boolean;
+  task?: Task & { requestId: number };
+  jobs: number;
+  retiring: boolean;
+}
+
+/**
+ * Where the worker's code is: compiled JS in production. Run from TypeScript source (tests,
+ * `npm run transcribe`), the worker registers tsx itself: Node 20 does not pass loader hooks on.
+ */
+function workerEntry(): { script: string | URL; evaluate: boolean } {
+  if (!import.meta.url.endsWith('.ts')) return { script: new URL('./worker.js', import.meta.url), evaluate: false };
+  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
+  const worker = JSON.stringify(new URL('./worker.ts', import.meta.url).href);
+  return { script: `import(${tsx}).then((api) => { api.register(); return import(${worker}); });`, evaluate: true };
+}
+
+export class AsrPool extends EventEmitter<PoolEvents> {
+  private readonly slots = new Map<number, Slot>();
+  private readonly waiting: Task[] = [];
+  private nextWorkerId = 1;
+  private nextRequestId = 1;
+  private closed = false;
+  private loadFailure?: Error;
+
+  constructor(private readonly options: PoolOptions) {
+    super();
+  }
+
+  /** Spawns the workers and resolves once every one has loaded the model. */
+  async start(): Promise<void> {
+    const ready = Array.from({ length: this.options.size }, () => this.spawn());
+    await Promise.all(ready);
+  }
+
+  get size(): number {
+    return this.options.size;
+  }
+
+  get threads(): number {
+    return this.options.init.threads;
+  }
+
+  /** Tasks waiting for a free worker. */
+  get backlog(): number {
+    return this.waiting.length;
+  }
+
+  get busyWorkers(): number {
+    return [...this.slots.values()].filter((s) => s.task).length;
+  }
+
+  get readyWorkers(): number {
+    return [...this.slots.values()].filter((s) => s.ready && !s.retiring).length;
+  }
+
+  transcribe(samples: Float32Array, request: TranscribeRequest, onProgress: (done: number, total: number) => void = () => {}): Promise<PoolResult> {
+    if (this.closed) return Promise.reject(new JobError('asr_failed', 'the ASR pool is closed'));
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ samples, request, onProgress, resolve, reject, attempts: 0 });
+      this.dispatch();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const task of this.waiting.splice(0)) task.reject(new JobError('asr_failed', 'the ASR pool closed'));
+    await Promise.all([...this.slots.values()].map((s) => s.worker.terminate()));
+    this.slots.clear();
+  }
+
+  private spawn(): Promise<void> {
+    const id = this.nextWorkerId++;
+    const entry = workerEntry();
+    const worker = new Worker(entry.script, { eval: entry.evaluate, workerData: { ...this.options.init, workerId: id } satisfies WorkerInit });
+    const slot: Slot = { id, worker, ready: false, jobs: 0, retiring: false };
+    this.slots.set(id, slot);
+    this.options.onSpawn?.(worker, id);
+
+    return new Promise((resolve, reject) => {
+      let lastError: Error | undefined;
+      worker.on('message', (message: FromWorker) => {
+        if (message.type === 'ready') {
+          slot.ready = true;
+          this.emit('worker_ready', { workerId: id, loadMs: message.loadMs });
+          resolve();
+          this.dispatch();
+        } else if (message.type === 'load_failed') {
+          this.loadFailure = new Error(`the ASR worker could not load ${this.options.init.modelId}: ${message.message}`);
+          reject(this.loadFailure);
+        } else {
+          this.onTaskMessage(slot, message);
+        }
+      });
+      worker.on('error', (error) => {
+        lastError = error;
+      });
+      worker.on('exit', (code) => {
+        this.onExit(slot, code, lastError);
+        if (!slot.ready) reject(this.loadFailure ?? new Error(`the ASR worker exited with code ${code} before loading: ${lastError?.message ?? 'no error reported'}`));
+      });
+    });
+  }
+
+  private onTaskMessage(slot: Slot, message: Exclude<FromWorker, { type: 'ready' } | { type: 'load_failed' }>): void {
+    const task = slot.task;
+    if (!task || task.requestId !== message.requestId) return;
+    if (message.type === 'progress') {
+      task.onProgress(message.chunksDone, message.chunksTotal);
+      return;
+    }
+    slot.task = undefined;
+    slot.jobs++;
+    if (message.type === 'result') task.resolve({ result: message.result, workerId: slot.id, threads: this.options.init.threads });
+    else task.reject(new JobError('asr_failed', `worker ${slot.id}: ${message.message}`));
+    this.maybeRecycle(slot);
+    this.dispatch();
+  }
+
+  private maybeRecycle(slot: Slot): void {
+    const { maxTasksPerWorker, recycleRssMb } = this.options;
+    const tooMany = maxTasksPerWorker > 0 && slot.jobs >= maxTasksPerWorker;
+    const tooBig = recycleRssMb > 0 && process.memoryUsage.rss() / 2 ** 20 > recycleRssMb;
+    if (!tooMany && !tooBig) return;
+    slot.retiring = true;
+    void slot.worker.terminate();
+  }
+
+  private onExit(slot: Slot, code: number, error: Error | undefined): void {
+    this.slots.delete(slot.id);
+    const oom = (error as NodeJS.ErrnoException | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
+    const reason: WorkerExitReason = slot.retiring ? 'recycled' : !slot.ready ? 'load_failed' : oom ? 'out_of_memory' : 'crashed';
+    const detail = error ? `${error.name}: ${error.message}` : `exit code ${code}`;
+    this.emit('worker_exit', { workerId: slot.id, reason, detail, jobs: slot.jobs });
+
+    const task = slot.task;
+    if (task) {
+      task.attempts++;
+      if (task.attempts >= 2) {
+        task.reject(new JobError('asr_failed', `the ASR worker died twice on this audio (last: ${reason}, ${detail})`));
+      } else {
+        this.waiting.unshift(task);
+      }
+    }
+    // A worker that never loaded would fail again the same way; everything else is replaced.
+    if (!this.closed && slot.ready) {
+      this.spawn().catch(() => {
+        // the replacement's exit is reported through worker_exit; tasks wait for the next one
+      });
+    }
+  }
+
+  private dispatch(): void {
+    for (const slot of this.slots.values()) {
+      if (this.waiting.length === 0) return;
+      if (!slot.ready || slot.task || slot.retiring) continue;
+      const task = this.waiting.shift()!;
+      const requestId = this.nextRequestId++;
+      slot.task = { ...task, requestId };
+      // Structured clone (not transfer): the samples must survive for a retry if this worker dies.
+      slot.worker.postMessage({ type: 'transcribe', requestId, samples: task.samples, request: task.request } satisfies ToWorker);
+    }
+  }
+}

@@ -1,0 +1,53 @@
+// Messages between the pool (main thread) and an ASR worker thread.
+
+export interface WorkerInit {
+  workerId: number;
+  modelId: string;
+  modelsDir: string;
+  dtype: string;
+  threads: number;
+  cpuArena: boolean;
+}
+
+export type Task = 'transcribe' | 'translate';
+
+export interface TranscribeRequest {
+  /** Fixed language code, or null to detect it from the first 30 s. */
+  language: string | null;
+  task: Task;
+  timestamps: boolean;
+  /**
+   * Decode exactly this many tokens per second of audio (end-of-text suppressed until then).
+   * For benchmarks, whose cost must not depend on what a model happens to say.
+   */
+  fixedTokensPerSecond?: number;
+}
+
+export interface Segment {
+  start: number;
+  end: number;
+  text: string;
+}
+
+export interface TranscriptionResult {
+  text: string;
+  language: string | null;
+  segments: Segment[];
+  chunks: number;
+  tokens: number;
+  inferenceMs: number;
+  encoderMs: number;
+  decoderMs: number;
+  /** Memory of the worker's own V8 heap; onnxruntime's native memory shows only in process RSS. */
+  workerHeapMb: number;
+  workerExternalMb: number;
+}
+
+export type ToWorker = { type: 'transcribe'; requestId: number; samples: Float32Array; request: TranscribeRequest };
+
+export type FromWorker =
+  | { type: 'ready'; loadMs: number }
+  | { type: 'load_failed'; message: string }
+  | { type: 'progress'; requestId: number; chunksDone: number; chunksTotal: number }
+  | { type: 'result'; requestId: number; result: TranscriptionResult }
+  | { type: 'failed'; requestId: number; message: string };

@@ -1,0 +1,157 @@
+// Runs Whisper through @huggingface/transformers, on a worker thread only.
+// Its pipeline is used to load the model, tokenizer and feature extractor unchanged; the window
+// loop is ours so that one encoder pass per window serves both language detection and decoding,
+// and so that progress can be reported per window.
+import { env, pipeline, Tensor } from '@huggingface/transformers';
+import { fixedTokenBudget, maxNewTokens, planWindows } from './decoding-policy.js';
+import type { Segment, TranscribeRequest, TranscriptionResult, WorkerInit } from './protocol.js';
+
+/** The parts of transformers.js's Whisper objects this module relies on. */
+interface WhisperParts {
+  model: {
+    sessions: Record<string, { run(feeds: Record<string, unknown>): Promise<Record<string, unknown>> }>;
+    generation_config: {
+      decoder_start_token_id: number;
+      is_multilingual?: boolean;
+      lang_to_id?: Record<string, number>;
+    };
+    config: { max_source_positions: number };
+    forward(inputs: Record<string, unknown>): Promise<{ logits: Tensor }>;
+    generate(inputs: Record<string, unknown>): Promise<Tensor>;
+  };
+  processor: {
+    (audio: Float32Array): Promise<{ input_features: Tensor }>;
+    feature_extractor: { config: { sampling_rate: number; chunk_length: number } };
+  };
+  tokenizer: {
+    _decode_asr(
+      chunks: { tokens: bigint[]; stride: number[] }[],
+      options: { time_precision: number; return_timestamps: boolean; force_full_sequences: boolean },
+    ): [string, { chunks?: { timestamp: [number, number | null]; text: string }[] }];
+  };
+}
+
+export class WhisperRunner {
+  private constructor(
+    private readonly parts: WhisperParts,
+    readonly loadMs: number,
+  ) {}
+
+  static async load(init: WorkerInit): Promise<WhisperRunner> {
+    // Workers only ever load from disk: the main thread downloads before spawning them.
+    env.allowRemoteModels = false;
+    env.allowLocalModels = true;
+    env.localModelPath = init.modelsDir;
+    const started = performance.now();
+    const asr = await pipeline('automatic-speech-recognition', init.modelId, {
+      dtype: init.dtype as 'q8',
+      device: 'cpu',
+      session_options: {
+        intraOpNumThreads: init.threads,
+        interOpNumThreads: 1,
+        enableCpuMemArena: init.cpuArena,
+        enableMemPattern: init.cpuArena,
+      },
+    });
+    return new WhisperRunner(asr as unknown as WhisperParts, performance.now() - started);
+  }
+
+  private get sampleRate(): number {
+    return this.parts.processor.feature_extractor.config.sampling_rate;
+  }
+
+  private async encode(features: Tensor): Promise<Tensor> {
+    const out = await this.parts.model.sessions.model!.run({ input_features: features.ort_tensor });
+    return new Tensor(out.last_hidden_state as Tensor['ort_tensor']);
+  }
+
+  /** Whisper's own detection: one decoder step after <|startoftranscript|>, argmax over language tokens. */
+  private async detectLanguage(encoded: Tensor): Promise<string | null> {
+    const config = this.parts.model.generation_config;
+    if (!config.is_multilingual || !config.lang_to_id) return null;
+    const start = new Tensor('int64', BigInt64Array.of(BigInt(config.decoder_start_token_id)), [1, 1]);
+    const { logits } = await this.parts.model.forward({ encoder_outputs: encoded, decoder_input_ids: start });
+    const scores = logits.data as Float32Array;
+    const vocab = logits.dims.at(-1)!;
+    const offset = scores.length - vocab;
+    let best: string | null = null;
+    let bestScore = -Infinity;
+    for (const [token, id] of Object.entries(config.lang_to_id)) {
+      const score = scores[offset + id]!;
+      if (score > bestScore) {
+        bestScore = score;
+        best = token.slice(2, -2);
+      }
+    }
+    return best;
+  }
+
+  async transcribe(samples: Float32Array, request: TranscribeRequest, onProgress: (done: number, total: number) => void): Promise<TranscriptionResult> {
+    const started = performance.now();
+    const sampleRate = this.sampleRate;
+    const windows = planWindows(samples.length, sampleRate);
+    const chunks: { tokens: bigint[]; stride: number[] }[] = [];
+    let language = request.language;
+    let encoderMs = 0;
+    let decoderMs = 0;
+    let tokens = 0;
+
+    for (const [index, window] of windows.entries()) {
+      const audio = samples.subarray(window.offset, window.offset + window.length);
+      const { input_features } = await this.parts.processor(audio);
+      const seconds = window.length / sampleRate;
+
+      const encodeStart = performance.now();
+      const encoded = await this.encode(input_features);
+      encoderMs += performance.now() - encodeStart;
+
+      const decodeStart = performance.now();
+      if (index === 0 && language === null) language = await this.detectLanguage(encoded);
+      const budget = request.fixedTokensPerSecond ? fixedTokenBudget(seconds, request.fixedTokensPerSecond) : undefined;
+      const output = await this.parts.model.generate({
+        inputs: input_features,
+        encoder_outputs: encoded,
+        ...(language ? { language } : {}),
+        ...(this.parts.model.generation_config.is_multilingual ? { task: request.task } : {}),
+        return_timestamps: request.timestamps,
+        max_new_tokens: budget ?? maxNewTokens(seconds),
+        ...(budget ? { min_new_tokens: budget } : {}),
+        num_frames: Math.floor(window.length / 160),
+      });
+      decoderMs += performance.now() - decodeStart;
+
+      const sequence = (output.tolist() as bigint[][])[0]!;
+      tokens += sequence.length;
+      chunks.push({
+        tokens: sequence,
+        stride: [window.length, window.strideLeft, window.strideRight].map((n) => n / sampleRate),
+      });
+      onProgress(index + 1, windows.length);
+    }
+
+    const config = this.parts.processor.feature_extractor.config;
+    const [text, extra] = this.parts.tokenizer._decode_asr(chunks, {
+      time_precision: config.chunk_length / this.parts.model.config.max_source_positions,
+      return_timestamps: request.timestamps,
+      force_full_sequences: false,
+    });
+    const segments: Segment[] = (extra.chunks ?? []).map((c) => ({
+      start: c.timestamp[0],
+      end: c.timestamp[1] ?? samples.length / sampleRate,
+      text: c.text.trim(),
+    }));
+    const memory = process.memoryUsage();
+    return {
+      text: text.trim(),
+      language,
+      segments,
+      chunks: windows.length,
+      tokens,
+      inferenceMs: performance.now() - started,
+      encoderMs,
+      decoderMs,
+      workerHeapMb: memory.heapUsed / 2 ** 20,
+      workerExternalMb: memory.external / 2 ** 20,
+    };
+  }
+}

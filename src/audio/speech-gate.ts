@@ -1,0 +1,30 @@
+// Pure: is there enough sound in a clip to be worth running Whisper on it?
+// Whisper invents sentences for silence ("Thank you for watching."); a cheap RMS gate avoids that.
+
+const FRAME_SECONDS = 0.03;
+/** -40 dBFS: quieter than any voice note spoken into a phone, louder than a quiet room's hiss. */
+export const VOICED_FRAME_RMS = 0.01;
+/** Less than this much voiced audio is answered with "no speech detected". */
+export const MIN_VOICED_SECONDS = 0.2;
+
+export function frameRms(samples: Float32Array, start: number, end: number): number {
+  let sum = 0;
+  for (let i = start; i < end; i++) {
+    const s = samples[i]!;
+    sum += s * s;
+  }
+  return end > start ? Math.sqrt(sum / (end - start)) : 0;
+}
+
+export function voicedSeconds(samples: Float32Array, sampleRate: number): number {
+  const frame = Math.max(1, Math.round(FRAME_SECONDS * sampleRate));
+  let voicedFrames = 0;
+  for (let start = 0; start < samples.length; start += frame) {
+    if (frameRms(samples, start, Math.min(samples.length, start + frame)) >= VOICED_FRAME_RMS) voicedFrames++;
+  }
+  return (voicedFrames * frame) / sampleRate;
+}
+
+export function hasSpeech(samples: Float32Array, sampleRate: number): boolean {
+  return voicedSeconds(samples, sampleRate) >= MIN_VOICED_SECONDS;
+}

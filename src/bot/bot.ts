@@ -1,0 +1,46 @@
+// The grammY bot: dedupe, commands, voice-note intake, errors counted and logged.
+import { autoRetry } from '@grammyjs/auto-retry';
+import { apiThrottler } from '@grammyjs/transformer-throttler';
+import { Bot, type Context, type MiddlewareFn } from 'grammy';
+import type { Logger } from 'pino';
+import type { JobStore } from '../jobs/job-store.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { commands, type CommandDeps } from './commands.js';
+import type { Intake } from './intake.js';
+
+export interface BotDeps extends CommandDeps {
+  store: JobStore;
+  intake: Intake;
+  metrics: Metrics;
+  log: Logger;
+  /** Extra commands composed before the defaults, e.g. /stats. */
+  extra?: MiddlewareFn<Context>[];
+}
+
+/** Polling is at-least-once: after a crash Telegram redelivers, and nothing is answered twice. */
+function dedupeUpdates(store: JobStore): MiddlewareFn<Context> {
+  return async (ctx, next) => {
+    if (!store.markUpdateSeen(ctx.update.update_id)) return;
+    await next();
+  };
+}
+
+/** The client: outgoing calls throttled, and 429 flood waits retried after the time Telegram asks. */
+export function createBot(token: string, apiRoot: string): Bot {
+  const bot = new Bot(token, { client: { apiRoot } });
+  bot.api.config.use(apiThrottler());
+  bot.api.config.use(autoRetry({ maxRetryAttempts: 5, maxDelaySeconds: 120 }));
+  return bot;
+}
+
+export function installHandlers(bot: Bot, deps: BotDeps): void {
+  bot.use(dedupeUpdates(deps.store));
+  for (const middleware of deps.extra ?? []) bot.use(middleware);
+  bot.use(commands(deps));
+  bot.use(deps.intake.middleware());
+
+  bot.catch((error) => {
+    deps.metrics.errors.inc({ where: 'bot' });
+    deps.log.error({ err: error.error, updateId: error.ctx.update.update_id }, 'update handling failed');
+  });
+}

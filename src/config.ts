@@ -1,0 +1,189 @@
+// All configuration, from environment variables only, parsed and validated once at startup.
+import path from 'node:path';
+import { MODEL_CATALOG } from './asr/catalog.js';
+import { chooseModel, defaultPoolShape, type MachineFacts } from './asr/model-choice.js';
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  botToken: string;
+  telegramApiRoot: string;
+  adminIds: ReadonlySet<number>;
+  dataDir: string;
+  databasePath: string;
+  modelsDir: string;
+  /** The hub id of the model to run, e.g. Xenova/whisper-base. */
+  modelId: string;
+  /** Why this model: the `auto` reasoning, or that the operator chose it. */
+  modelReason: string;
+  modelHubUrl: string;
+  asrWorkers: number;
+  asrThreads: number;
+  /** onnxruntime's CPU arena: faster by 5–10%, but ~40% more peak memory per worker. */
+  asrCpuArena: boolean;
+  /** Recycle a worker after this many jobs (0: never). */
+  workerMaxJobs: number;
+  /** Recycle a worker once process RSS exceeds this after a job (0: never). */
+  workerRecycleRssMb: number;
+  maxAudioSeconds: number;
+  maxFileMb: number;
+  httpPort: number;
+  logLevel: LogLevel;
+  queueMax: number;
+  userJobsPerMinute: number;
+  userMaxActiveJobs: number;
+  memoryMinAvailableMb: number;
+  /** Voice notes older than this when first seen (e.g. after downtime) get an apology instead. */
+  maxUpdateAgeSeconds: number;
+  jobLeaseSeconds: number;
+  shutdownGraceSeconds: number;
+  storeTranscripts: boolean;
+  webhookUrl?: string;
+  webhookSecret?: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+class EnvReader {
+  constructor(private readonly env: Env) {}
+
+  raw(name: string): string | undefined {
+    const v = this.env[name]?.trim();
+    return v === '' ? undefined : v;
+  }
+
+  string(name: string, fallback: string): string {
+    return this.raw(name) ?? fallback;
+  }
+
+  integer(name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    if (!/^-?\d+$/.test(v)) throw new ConfigError(name, `expected a whole number, got "${v}"`);
+    const n = Number(v);
+    if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+    return n;
+  }
+
+  optionalInteger(name: string, min: number, max: number): number | undefined {
+    return this.raw(name) === undefined ? undefined : this.integer(name, 0, min, max);
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const v = this.raw(name)?.toLowerCase();
+    if (v === undefined) return fallback;
+    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+    if (['0', 'false', 'no', 'off'].includes(v)) return false;
+    throw new ConfigError(name, `expected true or false, got "${v}"`);
+  }
+
+  url(name: string, fallback: string): string {
+    const v = this.string(name, fallback);
+    try {
+      const u = new URL(v);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http');
+    } catch {
+      throw new ConfigError(name, `expected an http(s) URL, got "${v}"`);
+    }
+    return v.replace(/\/+$/, '');
+  }
+}
+
+const HUB_ID = /^[\w.-]+\/[\w.-]+$/;
+
+function resolveModel(r: EnvReader, machine: MachineFacts, workers: number): { modelId: string; modelReason: string } {
+  const wanted = r.string('WHISPER_MODEL', 'auto');
+  if (wanted === 'auto') {
+    const choice = chooseModel(machine, workers);
+    return { modelId: choice.model.hubId, modelReason: `auto: ${choice.reason}` };
+  }
+  const known = MODEL_CATALOG.find((m) => m.name === wanted);
+  if (known) return { modelId: known.hubId, modelReason: `WHISPER_MODEL=${wanted}` };
+  if (HUB_ID.test(wanted)) return { modelId: wanted, modelReason: `WHISPER_MODEL=${wanted}` };
+  throw new ConfigError(
+    'WHISPER_MODEL',
+    `expected auto, ${MODEL_CATALOG.map((m) => m.name).join(', ')} or a hub id like org/name, got "${wanted}"`,
+  );
+}
+
+export interface LoadConfigOptions {
+  /** The bot token is only needed to run the bot, not to transcribe files or pull models. */
+  requireToken: boolean;
+}
+
+export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigOptions = { requireToken: true }): Config {
+  const r = new EnvReader(env);
+
+  const botToken = r.raw('BOT_TOKEN') ?? '';
+  if (options.requireToken && !botToken) throw new ConfigError('BOT_TOKEN', 'required: the token @BotFather gave you');
+  if (botToken && !/^\d+:[\w-]+$/.test(botToken)) throw new ConfigError('BOT_TOKEN', 'does not look like a bot token (digits:secret)');
+
+  const adminIds = new Set<number>();
+  for (const part of (r.raw('ADMIN_IDS') ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (!/^\d+$/.test(part)) throw new ConfigError('ADMIN_IDS', `expected comma-separated numeric user ids, got "${part}"`);
+    adminIds.add(Number(part));
+  }
+
+  const dataDir = path.resolve(r.string('DATA_DIR', './data'));
+  const cpus = machine.vcpus;
+  const requestedWorkers = r.optionalInteger('ASR_WORKERS', 1, 64);
+  const requestedThreads = r.optionalInteger('ASR_THREADS', 1, 64);
+  const shape = defaultPoolShape(cpus, requestedWorkers, requestedThreads);
+  if (shape.workers * shape.threads > cpus) {
+    const variable = requestedThreads !== undefined ? 'ASR_THREADS' : 'ASR_WORKERS';
+    throw new ConfigError(variable, `ASR_WORKERS × ASR_THREADS = ${shape.workers * shape.threads} exceeds the ${cpus} vCPU(s) available`);
+  }
+
+  const logLevel = r.string('LOG_LEVEL', 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+
+  const webhookUrl = r.raw('WEBHOOK_URL');
+  const webhookSecret = r.raw('WEBHOOK_SECRET');
+  if (webhookUrl) {
+    r.url('WEBHOOK_URL', webhookUrl);
+    if (!webhookSecret || !/^[\w-]{16,256}$/.test(webhookSecret)) {
+      throw new ConfigError('WEBHOOK_SECRET', 'required with WEBHOOK_URL: 16–256 characters of A-Z, a-z, 0-9, _ and -');
+    }
+  }
+
+  return {
+    botToken,
+    telegramApiRoot: r.url('TELEGRAM_API_ROOT', 'https://api.telegram.org'),
+    adminIds,
+    dataDir,
+    databasePath: path.resolve(r.string('DATABASE_PATH', path.join(dataDir, 'voicebot.sqlite'))),
+    modelsDir: path.resolve(r.string('MODELS_DIR', './models')),
+    ...resolveModel(r, machine, shape.workers),
+    modelHubUrl: r.url('MODEL_HUB_URL', 'https://huggingface.co'),
+    asrWorkers: shape.workers,
+    asrThreads: shape.threads,
+    asrCpuArena: r.boolean('ASR_CPU_ARENA', false),
+    workerMaxJobs: r.integer('WORKER_MAX_JOBS', 500, 0),
+    workerRecycleRssMb: r.integer('WORKER_RECYCLE_RSS_MB', 0, 0),
+    maxAudioSeconds: r.integer('MAX_AUDIO_SECONDS', 600, 1, 24 * 3600),
+    maxFileMb: r.integer('MAX_FILE_MB', 20, 1, 2000),
+    httpPort: r.integer('HTTP_PORT', 8080, 0, 65535),
+    logLevel,
+    queueMax: r.integer('QUEUE_MAX', 100, 1),
+    userJobsPerMinute: r.integer('USER_JOBS_PER_MINUTE', 10, 1),
+    userMaxActiveJobs: r.integer('USER_MAX_ACTIVE_JOBS', 3, 1),
+    memoryMinAvailableMb: r.integer('MEMORY_MIN_AVAILABLE_MB', 150, 0),
+    maxUpdateAgeSeconds: r.integer('MAX_UPDATE_AGE_SECONDS', 3600, 1),
+    jobLeaseSeconds: r.integer('JOB_LEASE_SECONDS', 120, 5),
+    shutdownGraceSeconds: r.integer('SHUTDOWN_GRACE_SECONDS', 25, 1),
+    storeTranscripts: r.boolean('STORE_TRANSCRIPTS', true),
+    webhookUrl,
+    webhookSecret,
+  };
+}

@@ -1,0 +1,45 @@
+// Errors as values: a code the bot turns into a user-facing message, and a cause for the operator.
+
+export const JOB_ERROR_CODES = [
+  'too_large',
+  'too_long',
+  'unsupported',
+  'broken_audio',
+  'no_audio',
+  'no_speech',
+  'download_failed',
+  'asr_failed',
+  'reply_failed',
+  'stale',
+  'queue_full',
+  'rate_limited',
+  'busy_user',
+  'low_memory',
+] as const;
+export type JobErrorCode = (typeof JOB_ERROR_CODES)[number];
+
+/** Values a user-facing message may need: limits, a wait time. */
+export type JobErrorParams = Partial<Record<'maxSeconds' | 'maxMb' | 'retryAfterSeconds', number>>;
+
+export class JobError extends Error {
+  constructor(
+    readonly code: JobErrorCode,
+    /** For the operator's log: what exactly failed. Never shown to users. */
+    readonly detail: string,
+    readonly params: JobErrorParams = {},
+  ) {
+    super(`${code}: ${detail}`);
+    this.name = 'JobError';
+  }
+
+  /** Failures a second attempt may fix; the rest are answered at once. */
+  get retryable(): boolean {
+    return this.code === 'asr_failed' || this.code === 'download_failed' || this.code === 'reply_failed';
+  }
+}
+
+export function asJobError(error: unknown, fallback: JobErrorCode): JobError {
+  if (error instanceof JobError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new JobError(fallback, message);
+}

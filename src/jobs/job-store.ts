@@ -1,0 +1,107 @@
+// The durable queue: every accepted voice note is a row before work starts.
+import { and, count, eq, gte, inArray, lt, sql } from 'drizzle-orm';
+import type { Db } from '../storage/database.js';
+import { jobs, seenUpdates } from '../storage/schema.js';
+
+export type Job = typeof jobs.$inferSelect;
+
+const STATUS_MESSAGE_WAIT_MS = 5_000;
+export type NewJob = typeof jobs.$inferInsert;
+export type JobOutcome = Partial<Omit<Job, 'id' | 'status' | 'chatId' | 'messageId'>>;
+
+export class JobStore {
+  constructor(private readonly db: Db) {}
+
+  /** False when this update was handled before (long polling redelivers after a crash). */
+  markUpdateSeen(updateId: number, now = Date.now()): boolean {
+    const inserted = this.db.insert(seenUpdates).values({ updateId, seenAt: now }).onConflictDoNothing().run();
+    return inserted.changes === 1;
+  }
+
+  pruneSeenUpdates(olderThan: number): void {
+    this.db.delete(seenUpdates).where(lt(seenUpdates.seenAt, olderThan)).run();
+  }
+
+  /** Undefined when a job for this (chat, message) exists already: one voice note, one reply. */
+  insert(job: NewJob): Job | undefined {
+    return this.db.insert(jobs).values(job).onConflictDoNothing().returning().get();
+  }
+
+  get(id: number): Job | undefined {
+    return this.db.select().from(jobs).where(eq(jobs.id, id)).get();
+  }
+
+  setStatusMessage(id: number, statusMessageId: number): void {
+    this.db.update(jobs).set({ statusMessageId }).where(eq(jobs.id, id)).run();
+  }
+
+  /**
+   * Takes the oldest queued job and leases it; a lease that runs out makes the job claimable again.
+   * A new job waits until its "queued" status message is out (or a few seconds have passed), so
+   * the user never gets two status messages for one voice note.
+   */
+  claimNext(leaseMs: number, now = Date.now()): Job | undefined {
+    const ready = sql`(${jobs.statusMessageId} IS NOT NULL OR ${jobs.createdAt} < ${now - STATUS_MESSAGE_WAIT_MS})`;
+    const next = sql`(SELECT ${jobs.id} FROM ${jobs} WHERE (${jobs.status} = 'queued' AND ${ready}) OR (${jobs.status} = 'processing' AND ${jobs.leaseUntil} < ${now}) ORDER BY ${jobs.id} LIMIT 1)`;
+    return this.db
+      .update(jobs)
+      .set({ status: 'processing', attempts: sql`${jobs.attempts} + 1`, leaseUntil: now + leaseMs, startedAt: sql`COALESCE(${jobs.startedAt}, ${now})` })
+      .where(eq(jobs.id, next))
+      .returning()
+      .get();
+  }
+
+  heartbeat(id: number, leaseMs: number, now = Date.now()): void {
+    this.db.update(jobs).set({ leaseUntil: now + leaseMs }).where(and(eq(jobs.id, id), eq(jobs.status, 'processing'))).run();
+  }
+
+  /** Back to the queue: at shutdown, or for a retry. */
+  release(id: number): void {
+    this.db.update(jobs).set({ status: 'queued', leaseUntil: null }).where(and(eq(jobs.id, id), eq(jobs.status, 'processing'))).run();
+  }
+
+  /** At startup no other process can be working: whatever was processing was cut off by a crash or kill. */
+  releaseAbandoned(): number {
+    return this.db.update(jobs).set({ status: 'queued', leaseUntil: null }).where(eq(jobs.status, 'processing')).run().changes;
+  }
+
+  finish(id: number, status: 'done' | 'failed', outcome: JobOutcome, now = Date.now()): void {
+    this.db.update(jobs).set({ ...outcome, status, leaseUntil: null, finishedAt: now }).where(eq(jobs.id, id)).run();
+  }
+
+  /** Jobs waiting or running: the queue depth. */
+  pendingCount(): number {
+    return this.db.select({ n: count() }).from(jobs).where(inArray(jobs.status, ['queued', 'processing'])).get()?.n ?? 0;
+  }
+
+  /** 1 for the next job to run; processing jobs ahead count too. */
+  queuePosition(id: number): number {
+    const ahead = this.db.select({ n: count() }).from(jobs).where(and(inArray(jobs.status, ['queued', 'processing']), lt(jobs.id, id))).get()?.n ?? 0;
+    return ahead + 1;
+  }
+
+  activeForUser(userId: number): number {
+    return this.db.select({ n: count() }).from(jobs).where(and(eq(jobs.userId, userId), inArray(jobs.status, ['queued', 'processing']))).get()?.n ?? 0;
+  }
+
+  /** Jobs the user started since `since`, and when the oldest of them started. */
+  recentForUser(userId: number, since: number): { n: number; oldest: number | null } {
+    const row = this.db
+      .select({ n: count(), oldest: sql<number | null>`MIN(${jobs.createdAt})` })
+      .from(jobs)
+      .where(and(eq(jobs.userId, userId), gte(jobs.createdAt, since), eq(jobs.fromCache, false)))
+      .get();
+    return { n: row?.n ?? 0, oldest: row?.oldest ?? null };
+  }
+
+  /** A finished transcript of the same file (a forwarded voice note), if one is stored. */
+  findTranscript(fileUniqueId: string, task: string, timestamps: boolean): Job | undefined {
+    return this.db
+      .select()
+      .from(jobs)
+      .where(and(eq(jobs.fileUniqueId, fileUniqueId), eq(jobs.status, 'done'), eq(jobs.task, task as 'transcribe'), eq(jobs.timestamps, timestamps), sql`${jobs.transcript} IS NOT NULL`))
+      .orderBy(sql`${jobs.id} DESC`)
+      .limit(1)
+      .get();
+  }
+}

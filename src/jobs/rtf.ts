@@ -1,0 +1,11 @@
+// Pure: real-time factors, as the README defines them.
+
+/** Inference time ÷ audio time: what the model and the CPU cost. Below 1 is faster than real time. */
+export function inferenceRtf(inferenceMs: number, audioSeconds: number): number {
+  return audioSeconds > 0 ? inferenceMs / (audioSeconds * 1000) : 0;
+}
+
+/** Everything the user waited for (queue, download, decode, inference) ÷ audio time. */
+export function totalRtf(parts: { queueWaitMs: number; downloadMs: number; decodeMs: number; inferenceMs: number }, audioSeconds: number): number {
+  return inferenceRtf(parts.queueWaitMs + parts.downloadMs + parts.decodeMs + parts.inferenceMs, audioSeconds);
+}

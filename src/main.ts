@@ -1,0 +1,254 @@
+// Wiring: configuration → storage → model → pool → bot → HTTP. Nothing else lives here.
+import { run, type RunnerHandle } from '@grammyjs/runner';
+import { webhookCallback } from 'grammy';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { MODEL_DTYPE } from './asr/catalog.js';
+import { ensureModel, ModelDownloadError } from './asr/model-store.js';
+import { AsrPool } from './asr/pool.js';
+import { findFfmpeg } from './audio/ffmpeg.js';
+import { createBot, installHandlers } from './bot/bot.js';
+import { Intake } from './bot/intake.js';
+import { SettingsStore } from './bot/settings-store.js';
+import { statsCommand } from './bot/stats-command.js';
+import { TelegramChannel } from './bot/telegram-channel.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { Dispatcher } from './jobs/dispatcher.js';
+import { JobStats } from './jobs/job-stats.js';
+import { JobStore } from './jobs/job-store.js';
+import { JobPipeline } from './jobs/pipeline.js';
+import { startHttpServer } from './metrics/http-server.js';
+import { createLogger } from './metrics/logger.js';
+import { availableMemoryMb, memoryLimitMb, swapUsedMb, vcpus } from './metrics/machine.js';
+import { Metrics } from './metrics/metrics.js';
+import { isWritable, openDatabase, StorageError, type Db } from './storage/database.js';
+import { LifecycleLog } from './storage/lifecycle.js';
+
+const WEBHOOK_PATH = '/telegram/webhook';
+const VERSION = process.env.npm_package_version ?? '0.1.0';
+const startedAt = Date.now();
+
+function fatal(message: string): never {
+  // Before the logger exists: one JSON line shaped like pino's, so log collectors read it the same.
+  process.stderr.write(`${JSON.stringify({ level: 60, time: Date.now(), service: 'voicebot', msg: message })}\n`);
+  process.exit(1);
+}
+
+let config: Config;
+try {
+  config = loadConfig(process.env, { vcpus: vcpus(), memoryMb: memoryLimitMb() });
+} catch (error) {
+  fatal(error instanceof ConfigError ? `invalid configuration: ${error.message}` : String(error));
+}
+const log = createLogger(config.logLevel, config.botToken);
+
+let db: Db;
+try {
+  db = openDatabase(config.databasePath);
+} catch (error) {
+  log.fatal({ path: error instanceof StorageError ? error.path : config.databasePath }, (error as Error).message);
+  process.exit(1);
+}
+const lifecycle = new LifecycleLog(db);
+const metrics = new Metrics();
+
+process.on('uncaughtException', (error) => {
+  log.fatal({ err: error }, 'uncaught exception: exiting so the supervisor restarts a clean process');
+  lifecycle.record('crash', { error: error.message });
+  process.exit(1);
+});
+process.on('unhandledRejection', (reason) => {
+  metrics.errors.inc({ where: 'unhandled_rejection' });
+  log.error({ err: reason }, 'unhandled promise rejection');
+});
+
+if (lifecycle.previousRunWasUnclean()) {
+  lifecycle.record('unclean_exit');
+  log.warn('the previous run ended without a clean stop: it crashed, was OOM-killed (exit 137) or lost power');
+}
+lifecycle.record('start', { version: VERSION, model: config.modelId, pid: process.pid });
+log.info(
+  {
+    version: VERSION,
+    model: config.modelId,
+    modelReason: config.modelReason,
+    workers: config.asrWorkers,
+    threads: config.asrThreads,
+    vcpus: vcpus(),
+    memoryLimitMb: memoryLimitMb(),
+    database: config.databasePath,
+    mode: config.webhookUrl ? 'webhook' : 'long polling',
+  },
+  'starting',
+);
+
+const ffmpeg = findFfmpeg();
+log.info({ ffmpeg: ffmpeg.path, source: ffmpeg.source }, 'ffmpeg found');
+
+const pool = new AsrPool({
+  size: config.asrWorkers,
+  init: { modelId: config.modelId, modelsDir: config.modelsDir, dtype: MODEL_DTYPE, threads: config.asrThreads, cpuArena: config.asrCpuArena },
+  maxTasksPerWorker: config.workerMaxJobs,
+  recycleRssMb: config.workerRecycleRssMb,
+});
+let modelLoadMs: number | undefined;
+pool.on('worker_ready', ({ workerId, loadMs }) => {
+  modelLoadMs = loadMs;
+  metrics.modelLoadSeconds.set({ model: config.modelId }, loadMs / 1000);
+  log.info({ workerId, loadMs: Math.round(loadMs) }, 'ASR worker ready');
+});
+pool.on('worker_exit', (exit) => {
+  metrics.workerRestarts.inc({ reason: exit.reason });
+  lifecycle.record('worker_exit', exit);
+  if (exit.reason === 'recycled') log.info(exit, 'ASR worker recycled');
+  else log.error(exit, exit.reason === 'out_of_memory' ? 'ASR worker ran out of memory' : 'ASR worker died');
+});
+
+let webhookHandler: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
+const http = await startHttpServer({
+  port: config.httpPort,
+  metrics,
+  readiness: { modelLoaded: () => modelLoadMs !== undefined && pool.readyWorkers > 0, databaseWritable: () => isWritable(db) },
+  extra: (req, res) => {
+    if (!webhookHandler || req.method !== 'POST' || req.url !== WEBHOOK_PATH) return false;
+    void webhookHandler(req, res);
+    return true;
+  },
+});
+log.info({ port: http.port }, 'health and metrics listening');
+
+try {
+  const fetched = await ensureModel({
+    modelId: config.modelId,
+    modelsDir: config.modelsDir,
+    hubUrl: config.modelHubUrl,
+    dtype: MODEL_DTYPE,
+    onFile: (file, bytes, ms) => log.info({ file, mb: +(bytes / 2 ** 20).toFixed(1), ms: Math.round(ms) }, 'model file downloaded'),
+  });
+  log.info({ model: config.modelId, downloaded: fetched }, fetched.length ? 'model downloaded' : 'model present: starting offline');
+  await pool.start();
+} catch (error) {
+  const where = error instanceof ModelDownloadError ? { host: error.host, stage: error.stage } : {};
+  log.fatal({ ...where, model: config.modelId }, (error as Error).message);
+  lifecycle.record('crash', { error: (error as Error).message });
+  await pool.close();
+  await http.close();
+  process.exit(1);
+}
+
+const store = new JobStore(db);
+const settings = new SettingsStore(db);
+const bot = createBot(config.botToken, config.telegramApiRoot);
+const channel = new TelegramChannel({ api: bot.api, store, token: config.botToken, apiRoot: config.telegramApiRoot });
+const pipeline = new JobPipeline({
+  store,
+  channel,
+  pool,
+  metrics,
+  log,
+  ffmpegPath: ffmpeg.path,
+  modelId: config.modelId,
+  maxAudioSeconds: config.maxAudioSeconds,
+  maxFileMb: config.maxFileMb,
+  storeTranscripts: config.storeTranscripts,
+});
+const dispatcher = new Dispatcher({
+  store,
+  concurrency: config.asrWorkers,
+  leaseMs: config.jobLeaseSeconds * 1000,
+  run: (job) => pipeline.run(job),
+  memoryAllowsMore: () => availableMemoryMb() >= config.memoryMinAvailableMb,
+  onQueueDepth: (depth) => metrics.queueDepth.set(depth),
+  log,
+});
+const intake = new Intake({
+  store,
+  settings,
+  channel,
+  limits: config,
+  metrics,
+  log,
+  availableMemoryMb,
+  onJobQueued: () => dispatcher.poke(),
+});
+const jobStats = new JobStats(db);
+installHandlers(bot, {
+  store,
+  settings,
+  intake,
+  metrics,
+  log,
+  storeTranscripts: config.storeTranscripts,
+  extra: [
+    statsCommand({
+      adminIds: config.adminIds,
+      stats: jobStats,
+      live: () => ({
+        uptimeSeconds: (Date.now() - startedAt) / 1000,
+        version: VERSION,
+        model: config.modelId,
+        modelLoadMs,
+        queueDepth: store.pendingCount(),
+        workers: pool.size,
+        threads: pool.threads,
+        rssMb: process.memoryUsage.rss() / 2 ** 20,
+        // ru_maxrss: the process's peak, workers included (they are threads of it).
+        peakRssMb: process.resourceUsage().maxRSS / 1024,
+        swapUsedMb: swapUsedMb(),
+      }),
+    }),
+  ],
+});
+
+const prune = setInterval(() => store.pruneSeenUpdates(Date.now() - 7 * 86_400_000), 3_600_000).unref();
+dispatcher.start();
+
+let runner: RunnerHandle | undefined;
+let stopping = false;
+process.once('SIGTERM', () => void shutdown('SIGTERM'));
+process.once('SIGINT', () => void shutdown('SIGINT'));
+
+async function connectTelegram(): Promise<void> {
+  for (let attempt = 1, delay = 1_000; !stopping; attempt++, delay = Math.min(delay * 2, 60_000)) {
+    try {
+      await bot.init();
+      log.info({ username: bot.botInfo.username, apiRoot: config.telegramApiRoot }, 'connected to Telegram');
+      return;
+    } catch (error) {
+      metrics.errors.inc({ where: 'telegram_connect' });
+      log.error({ err: error, attempt, retryInMs: delay }, 'cannot reach the Bot API: retrying');
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+await connectTelegram();
+if (!stopping) {
+  if (config.webhookUrl) {
+    webhookHandler = webhookCallback(bot, 'http', { secretToken: config.webhookSecret, onTimeout: 'return' });
+    await bot.api.setWebhook(`${config.webhookUrl.replace(/\/+$/, '')}${WEBHOOK_PATH}`, {
+      secret_token: config.webhookSecret,
+      allowed_updates: ['message'],
+    });
+    log.info({ url: config.webhookUrl }, 'webhook set');
+  } else {
+    await bot.api.deleteWebhook();
+    runner = run(bot, { runner: { fetch: { allowed_updates: ['message'] } } });
+    log.info('long polling');
+  }
+}
+
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal, inFlight: dispatcher.active }, 'stopping: no new updates, finishing jobs in flight');
+  clearInterval(prune);
+  if (runner?.isRunning()) await runner.stop();
+  webhookHandler = undefined;
+  const left = await dispatcher.drain(config.shutdownGraceSeconds * 1000);
+  await pool.close();
+  await http.close();
+  lifecycle.record('stop', { signal, leftForNextStart: left, queued: store.pendingCount() });
+  log.info({ leftForNextStart: left, pending: store.pendingCount() }, 'stopped');
+  db.$client.close();
+  process.exit(0);
+}

@@ -1,0 +1,30 @@
+// Starts, stops, crashes and worker deaths, kept in SQLite so a restart loop is never a mystery.
+import { and, count, desc, eq, gte, inArray } from 'drizzle-orm';
+import type { Db } from './database.js';
+import { lifecycleEvents } from './schema.js';
+
+export type LifecycleKind = 'start' | 'stop' | 'unclean_exit' | 'crash' | 'worker_exit';
+
+export class LifecycleLog {
+  constructor(private readonly db: Db) {}
+
+  record(kind: LifecycleKind, detail: Record<string, unknown> = {}, at = Date.now()): void {
+    this.db.insert(lifecycleEvents).values({ at, kind, detail: JSON.stringify(detail) }).run();
+  }
+
+  /** True when the previous run started and never recorded a clean stop: it crashed or was killed. */
+  previousRunWasUnclean(): boolean {
+    const last = this.db
+      .select({ kind: lifecycleEvents.kind })
+      .from(lifecycleEvents)
+      .where(inArray(lifecycleEvents.kind, ['start', 'stop']))
+      .orderBy(desc(lifecycleEvents.id))
+      .limit(1)
+      .get();
+    return last?.kind === 'start';
+  }
+
+  countSince(kind: LifecycleKind, since: number): number {
+    return this.db.select({ n: count() }).from(lifecycleEvents).where(and(eq(lifecycleEvents.kind, kind), gte(lifecycleEvents.at, since))).get()?.n ?? 0;
+  }
+}

@@ -1,0 +1,103 @@
+import { sqliteTable, integer, real, text, index, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+export const JOB_STATUSES = ['queued', 'processing', 'done', 'failed'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export const MEDIA_KINDS = ['voice', 'audio', 'video_note', 'video', 'document'] as const;
+export type MediaKind = (typeof MEDIA_KINDS)[number];
+
+/** One accepted voice note (or audio, round video, audio document): written before any work starts. */
+export const jobs = sqliteTable(
+  'jobs',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    updateId: integer('update_id'),
+    chatId: integer('chat_id').notNull(),
+    chatType: text('chat_type').notNull(),
+    messageId: integer('message_id').notNull(),
+    userId: integer('user_id').notNull(),
+    fileId: text('file_id').notNull(),
+    fileUniqueId: text('file_unique_id').notNull(),
+    mediaKind: text('media_kind', { enum: MEDIA_KINDS }).notNull(),
+    fileSize: integer('file_size'),
+    /** The duration Telegram reported; the decoded length is `audioSeconds`. */
+    claimedSeconds: real('claimed_seconds'),
+    /** Fixed language for this job, or null to detect it. */
+    requestedLanguage: text('requested_language'),
+    task: text('task', { enum: ['transcribe', 'translate'] }).notNull().default('transcribe'),
+    timestamps: integer('timestamps', { mode: 'boolean' }).notNull().default(false),
+    uiLanguage: text('ui_language').notNull().default('en'),
+    statusMessageId: integer('status_message_id'),
+
+    status: text('status', { enum: JOB_STATUSES }).notNull().default('queued'),
+    attempts: integer('attempts').notNull().default(0),
+    leaseUntil: integer('lease_until'),
+    createdAt: integer('created_at').notNull(),
+    startedAt: integer('started_at'),
+    finishedAt: integer('finished_at'),
+
+    audioSeconds: real('audio_seconds'),
+    downloadMs: real('download_ms'),
+    decodeMs: real('decode_ms'),
+    queueWaitMs: real('queue_wait_ms'),
+    inferenceMs: real('inference_ms'),
+    rtf: real('rtf'),
+    rtfTotal: real('rtf_total'),
+    model: text('model'),
+    language: text('language'),
+    workerId: integer('worker_id'),
+    threads: integer('threads'),
+    rssBeforeMb: real('rss_before_mb'),
+    rssAfterMb: real('rss_after_mb'),
+    heapBeforeMb: real('heap_before_mb'),
+    heapAfterMb: real('heap_after_mb'),
+    rssPeakMb: real('rss_peak_mb'),
+    transcript: text('transcript'),
+    fromCache: integer('from_cache', { mode: 'boolean' }).notNull().default(false),
+    errorCode: text('error_code'),
+    errorDetail: text('error_detail'),
+  },
+  (t) => [
+    uniqueIndex('jobs_chat_message').on(t.chatId, t.messageId),
+    index('jobs_status_id').on(t.status, t.id),
+    index('jobs_file_unique').on(t.fileUniqueId, t.status),
+    index('jobs_created').on(t.createdAt),
+    index('jobs_user_created').on(t.userId, t.createdAt),
+  ],
+);
+
+/** Update ids already handled: long polling redelivers after a crash, and nothing is answered twice. */
+export const seenUpdates = sqliteTable(
+  'seen_updates',
+  {
+    updateId: integer('update_id').primaryKey(),
+    seenAt: integer('seen_at').notNull(),
+  },
+  (t) => [index('seen_updates_seen').on(t.seenAt)],
+);
+
+export const userSettings = sqliteTable('user_settings', {
+  userId: integer('user_id').primaryKey(),
+  /** null: detect the language of each note. */
+  language: text('language'),
+  translate: integer('translate', { mode: 'boolean' }).notNull().default(false),
+  timestamps: integer('timestamps', { mode: 'boolean' }).notNull().default(false),
+});
+
+export const chatSettings = sqliteTable('chat_settings', {
+  chatId: integer('chat_id').primaryKey(),
+  /** all: every voice note in the group; on_request: only when someone replies /transcribe. */
+  groupMode: text('group_mode', { enum: ['all', 'on_request'] }).notNull().default('all'),
+});
+
+/** Starts, stops, crashes and worker deaths, kept across restarts so none goes unexplained. */
+export const lifecycleEvents = sqliteTable(
+  'lifecycle_events',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    at: integer('at').notNull(),
+    kind: text('kind').notNull(),
+    detail: text('detail'),
+  },
+  (t) => [index('lifecycle_events_at').on(t.at)],
+);

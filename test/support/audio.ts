@@ -1,0 +1,44 @@
+// Telegram-like voice notes made on the spot: espeak-ng speech or ffmpeg tones, as OGG/Opus.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const dir = path.join(os.tmpdir(), `voicebot-test-audio-${process.pid}`);
+mkdirSync(dir, { recursive: true });
+let counter = 0;
+
+function ffmpeg(args: string[]): void {
+  execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** Opus at 48 kHz mono, 32 kbit/s: what Telegram's apps send as voice notes. */
+const OPUS = ['-ac', '1', '-ar', '48000', '-c:a', 'libopus', '-b:a', '32k', '-f', 'ogg'];
+
+/** Speech from espeak-ng, padded with the text repeated until it lasts at least `seconds`. */
+export function speechOgg(text: string, seconds: number, voice = 'en'): Buffer {
+  const wav = path.join(dir, `speech-${counter++}.wav`);
+  const out = path.join(dir, `speech-${counter++}.ogg`);
+  execFileSync('espeak-ng', ['-v', voice, '-s', '150', '-w', wav, text]);
+  ffmpeg(['-stream_loop', '-1', '-i', wav, '-t', String(seconds), ...OPUS, out]);
+  return readFileSync(out);
+}
+
+export function toneOgg(frequency: number, seconds: number, volume = 0.5): Buffer {
+  const out = path.join(dir, `tone-${counter++}.ogg`);
+  ffmpeg(['-f', 'lavfi', '-i', `sine=frequency=${frequency}:duration=${seconds}:sample_rate=48000`, '-af', `volume=${volume}`, ...OPUS, out]);
+  return readFileSync(out);
+}
+
+export function silenceOgg(seconds: number): Buffer {
+  const out = path.join(dir, `silence-${counter++}.ogg`);
+  ffmpeg(['-f', 'lavfi', '-i', `anullsrc=r=48000:cl=mono`, '-t', String(seconds), ...OPUS, out]);
+  return readFileSync(out);
+}
+
+/** A tiny valid PNG: an image that a careless bot might feed to ffmpeg as audio. */
+export function pngBytes(): Buffer {
+  const out = path.join(dir, `image-${counter++}.png`);
+  ffmpeg(['-f', 'lavfi', '-i', 'color=c=red:s=16x16', '-frames:v', '1', out]);
+  return readFileSync(out);
+}
