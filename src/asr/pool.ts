@@ -47,15 +47,10 @@ interface Slot {
   retiring: boolean;
 }
 
-/**
- * Where the worker's code is: compiled JS in production. Run from TypeScript source (tests,
- * `npm run transcribe`), the worker registers tsx itself: Node 20 does not pass loader hooks on.
- */
-function workerEntry(): { script: string | URL; evaluate: boolean } {
-  if (!import.meta.url.endsWith('.ts')) return { script: new URL('./worker.js', import.meta.url), evaluate: false };
-  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
-  const worker = JSON.stringify(new URL('./worker.ts', import.meta.url).href);
-  return { script: `import(${tsx}).then((api) => { api.register(); return import(${worker}); });`, evaluate: true };
+/** Compiled JS in production; from TypeScript source, a bootstrap that registers tsx first. */
+function workerEntry(): URL {
+  const fromSource = import.meta.url.endsWith('.ts');
+  return new URL(fromSource ? './worker-from-source.mjs' : './worker.js', import.meta.url);
 }
 
 export class AsrPool extends EventEmitter<PoolEvents> {
@@ -114,8 +109,7 @@ export class AsrPool extends EventEmitter<PoolEvents> {
 
   private spawn(): Promise<void> {
     const id = this.nextWorkerId++;
-    const entry = workerEntry();
-    const worker = new Worker(entry.script, { eval: entry.evaluate, workerData: { ...this.options.init, workerId: id } satisfies WorkerInit });
+    const worker = new Worker(workerEntry(), { workerData: { ...this.options.init, workerId: id } satisfies WorkerInit });
     const slot: Slot = { id, worker, ready: false, jobs: 0, retiring: false };
     this.slots.set(id, slot);
     this.options.onSpawn?.(worker, id);

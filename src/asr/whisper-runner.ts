@@ -12,6 +12,8 @@ interface WhisperParts {
     sessions: Record<string, { run(feeds: Record<string, unknown>): Promise<Record<string, unknown>> }>;
     generation_config: {
       decoder_start_token_id: number;
+      /** <|endoftext|>: the first special token; every text token has a smaller id. */
+      eos_token_id: number;
       is_multilingual?: boolean;
       lang_to_id?: Record<string, number>;
     };
@@ -130,11 +132,15 @@ export class WhisperRunner {
     }
 
     const config = this.parts.processor.feature_extractor.config;
-    const [text, extra] = this.parts.tokenizer._decode_asr(chunks, {
+    // Only special tokens (an immediate end-of-text, a language token): no text, and _decode_asr
+    // would throw on the empty sequence it is left with.
+    const firstSpecial = BigInt(this.parts.model.generation_config.eos_token_id);
+    const hasText = chunks.some((c) => c.tokens.some((token) => token < firstSpecial));
+    const [text, extra] = hasText ? this.parts.tokenizer._decode_asr(chunks, {
       time_precision: config.chunk_length / this.parts.model.config.max_source_positions,
       return_timestamps: request.timestamps,
       force_full_sequences: false,
-    });
+    }) : ['', {}];
     const segments: Segment[] = (extra.chunks ?? []).map((c) => ({
       start: c.timestamp[0],
       end: c.timestamp[1] ?? samples.length / sampleRate,

@@ -189,9 +189,12 @@ export class FakeBotApi {
     const method = match[2]!;
     const payload = await this.readBody(req);
     this.calls.push({ method, payload, at: Date.now() });
-    const reply = (result: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, result }));
-    const fail = (code: number, description: string, parameters?: Record<string, unknown>) =>
+    const reply = (result: unknown): void => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, result }));
+    };
+    const fail = (code: number, description: string, parameters?: Record<string, unknown>): void => {
       res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, error_code: code, description, parameters }));
+    };
 
     const failure = this.failures.get(method);
     if (failure && failure.remaining > 0) {

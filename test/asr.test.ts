@@ -1,0 +1,73 @@
+// The ASR pool on real worker threads: language detection, fixed languages, long audio, dying workers.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { afterAll, describe, expect, it } from 'vitest';
+import { AsrPool } from '../src/asr/pool.js';
+import type { TranscribeRequest } from '../src/asr/protocol.js';
+import { cachedModelsRoot, REPO, TEST_MODEL_ID } from './support/test-model.js';
+
+const meta = JSON.parse(readFileSync(path.join(REPO, '../shared/whisper-meta/whisper-tiny/generation_config.json'), 'utf8')) as { lang_to_id: Record<string, number> };
+const audio = (seconds: number) => Float32Array.from({ length: seconds * 16000 }, (_, i) => 0.3 * Math.sin(i / 9) * Math.sin(i / 5000));
+const request = (r: Partial<TranscribeRequest> = {}): TranscribeRequest => ({ language: null, task: 'transcribe', timestamps: false, ...r });
+
+const pools: AsrPool[] = [];
+async function startPool(modelId: string, modelsDir: string, onSpawn?: (w: Worker, id: number) => void): Promise<AsrPool> {
+  const pool = new AsrPool({ size: 1, init: { modelId, modelsDir, dtype: 'q8', threads: 1, cpuArena: false }, maxTasksPerWorker: 0, recycleRssMb: 0, onSpawn });
+  pools.push(pool);
+  await pool.start();
+  return pool;
+}
+afterAll(async () => {
+  await Promise.all(pools.map((p) => p.close()));
+});
+
+describe('language', () => {
+  it('is detected the way Whisper does it: one decoder step, argmax over the language tokens', async () => {
+    // A model whose logits favour <|ru|>: detection must pick it, and the forced prompt must carry it.
+    const modelId = 'voicebot-test/whisper-prefers-ru';
+    const root = await cachedModelsRoot(modelId, { decoder: { logitBias: { [meta.lang_to_id['<|ru|>']!]: 1000 } } });
+    const pool = await startPool(modelId, root);
+    const { result } = await pool.transcribe(audio(4), request());
+    expect(result.language).toBe('ru');
+  });
+
+  it('is the fixed one when the user chose it, overriding detection', async () => {
+    const modelId = 'voicebot-test/whisper-prefers-ru';
+    const pool = await startPool(modelId, await cachedModelsRoot(modelId, { decoder: { logitBias: { [meta.lang_to_id['<|ru|>']!]: 1000 } } }));
+    const { result } = await pool.transcribe(audio(4), request({ language: 'de' }));
+    expect(result.language).toBe('de');
+  });
+});
+
+describe('long audio', () => {
+  it('is cut into 30-s windows with stride, and text comes from every window up to the last', async () => {
+    const pool = await startPool(TEST_MODEL_ID, await cachedModelsRoot());
+    const progress: string[] = [];
+    const budget = { fixedTokensPerSecond: 2, language: 'en' };
+    const long = await pool.transcribe(audio(95), request(budget), (done, total) => progress.push(`${done}/${total}`));
+    const first = await pool.transcribe(audio(30), request(budget));
+    expect(progress).toEqual(['1/5', '2/5', '3/5', '4/5', '5/5']);
+    expect(long.result.chunks).toBe(5);
+    // 2 tokens/s over 95 s (less the overlaps) against 60 tokens for the first 30 s alone.
+    expect(long.result.tokens).toBeGreaterThan(2.5 * first.result.tokens);
+    expect(long.result.text.split(/\s+/).length).toBeGreaterThan(2 * first.result.text.split(/\s+/).length);
+  });
+});
+
+describe('a worker that dies', () => {
+  it('is replaced, and its job completes on the fresh worker', async () => {
+    const workers: Worker[] = [];
+    const pool = await startPool(TEST_MODEL_ID, await cachedModelsRoot(), (w) => workers.push(w));
+    const exits: string[] = [];
+    pool.on('worker_exit', (e) => exits.push(e.reason));
+    const job = pool.transcribe(audio(20), request({ language: 'en' }));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await workers[0]!.terminate();
+    const { result, workerId } = await job;
+    expect(exits).toEqual(['crashed']);
+    expect(workerId).toBe(2);
+    expect(result.text.length).toBeGreaterThan(0);
+    expect(workers).toHaveLength(2);
+  });
+});
