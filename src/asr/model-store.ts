@@ -29,6 +29,11 @@ function errorCode(error: unknown): string | undefined {
   return cause?.code ?? cause?.errors?.[0]?.code ?? (error as NodeJS.ErrnoException)?.code;
 }
 
+/** The most specific text an error carries: undici puts the real reason in `cause`. */
+function errorReason(error: unknown): string {
+  return errorCode(error) ?? (error as { cause?: Error }).cause?.message ?? (error as Error).message;
+}
+
 function remedy(stage: DownloadStage, modelId: string): string {
   const offline = `or download it ahead with "npm run models:pull -- ${modelId}" (the Dockerfile's PREPULL_MODEL build arg does this) so the bot starts offline`;
   switch (stage) {
@@ -49,7 +54,7 @@ function classify(error: unknown, host: string, modelId: string, file: string): 
   const stage: DownloadStage = DNS_CODES.has(code) ? 'dns' : CONNECT_CODES.has(code) ? 'connect' : /CERT|SSL|TLS/.test(code) ? 'tls' : 'connect';
   const what = {
     dns: `DNS resolution of ${host} failed (${code})`,
-    connect: `the connection to ${host} failed (${code || (error as Error).message})`,
+    connect: `the connection to ${host} failed (${errorReason(error)})`,
     tls: `the TLS handshake with ${host} failed (${code})`,
     http: '',
     write: '',

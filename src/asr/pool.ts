@@ -165,6 +165,8 @@ export class AsrPool extends EventEmitter<PoolEvents> {
 
   private onExit(slot: Slot, code: number, error: Error | undefined): void {
     this.slots.delete(slot.id);
+    // Terminated by close(): a shutdown, not a restart.
+    if (this.closed) return;
     const oom = (error as NodeJS.ErrnoException | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
     const reason: WorkerExitReason = slot.retiring ? 'recycled' : !slot.ready ? 'load_failed' : oom ? 'out_of_memory' : 'crashed';
     const detail = error ? `${error.name}: ${error.message}` : `exit code ${code}`;
@@ -180,7 +182,7 @@ export class AsrPool extends EventEmitter<PoolEvents> {
       }
     }
     // A worker that never loaded would fail again the same way; everything else is replaced.
-    if (!this.closed && slot.ready) {
+    if (slot.ready) {
       this.spawn().catch(() => {
         // the replacement's exit is reported through worker_exit; tasks wait for the next one
       });

@@ -30,9 +30,13 @@ export function toneOgg(frequency: number, seconds: number, volume = 0.5): Buffe
   return readFileSync(out);
 }
 
+/** Silence of any length, cheaply: 10 s encoded once, then looped with stream copy. */
 export function silenceOgg(seconds: number): Buffer {
+  const piece = path.join(dir, `silence-piece-${counter++}.ogg`);
   const out = path.join(dir, `silence-${counter++}.ogg`);
-  ffmpeg(['-f', 'lavfi', '-i', `anullsrc=r=48000:cl=mono`, '-t', String(seconds), ...OPUS, out]);
+  const pieceSeconds = Math.min(10, seconds);
+  ffmpeg(['-f', 'lavfi', '-i', 'anullsrc=r=48000:cl=mono', '-t', String(pieceSeconds), ...OPUS, piece]);
+  ffmpeg(['-stream_loop', String(Math.ceil(seconds / pieceSeconds) - 1), '-i', piece, '-c', 'copy', '-f', 'ogg', out]);
   return readFileSync(out);
 }
 

@@ -1,0 +1,58 @@
+// npm run transcribe -- [--language xx] [--translate] [--timestamps] <file>...
+// The bot's own decode and worker pool, without Telegram: prints text, audio seconds and RTF.
+import { parseArgs } from 'node:util';
+import { MODEL_DTYPE } from '../asr/catalog.js';
+import { ensureModel } from '../asr/model-store.js';
+import { AsrPool } from '../asr/pool.js';
+import { decodeToPcm, findFfmpeg } from '../audio/ffmpeg.js';
+import { ConfigError, loadConfig } from '../config.js';
+import { inferenceRtf } from '../jobs/rtf.js';
+import { cutRepetitionLoops } from '../asr/transcript-cleanup.js';
+import { withTimestamps } from '../bot/transcript-format.js';
+import { memoryLimitMb, vcpus } from '../metrics/machine.js';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { language: { type: 'string' }, translate: { type: 'boolean' }, timestamps: { type: 'boolean' }, help: { type: 'boolean' } },
+});
+if (values.help || positionals.length === 0) {
+  console.error('Usage: npm run transcribe -- [--language xx] [--translate] [--timestamps] <file>...\nUses WHISPER_MODEL, MODELS_DIR, ASR_WORKERS, ASR_THREADS like the bot.');
+  process.exit(values.help ? 0 : 2);
+}
+
+let pool: AsrPool | undefined;
+try {
+  const config = loadConfig(process.env, { vcpus: vcpus(), memoryMb: memoryLimitMb() }, { requireToken: false });
+  await ensureModel({ modelId: config.modelId, modelsDir: config.modelsDir, hubUrl: config.modelHubUrl, dtype: MODEL_DTYPE });
+  const ffmpeg = findFfmpeg();
+  pool = new AsrPool({
+    size: config.asrWorkers,
+    init: { modelId: config.modelId, modelsDir: config.modelsDir, dtype: MODEL_DTYPE, threads: config.asrThreads, cpuArena: config.asrCpuArena },
+    maxTasksPerWorker: 0,
+    recycleRssMb: 0,
+  });
+  await pool.start();
+  console.error(`${config.modelId}: ${config.asrWorkers} worker(s) × ${config.asrThreads} thread(s)`);
+  let failed = 0;
+  for (const file of positionals) {
+    try {
+      const audio = await decodeToPcm(file, { ffmpegPath: ffmpeg.path, maxSeconds: config.maxAudioSeconds });
+      const { result } = await pool.transcribe(audio.samples, {
+        language: values.language ?? null,
+        task: values.translate ? 'translate' : 'transcribe',
+        timestamps: values.timestamps ?? false,
+      });
+      const text = values.timestamps && result.segments.length ? withTimestamps(result.segments) : cutRepetitionLoops(result.text).text;
+      console.log(`== ${file}: ${audio.seconds.toFixed(2)} s audio, language ${result.language ?? 'n/a'}, RTF ${inferenceRtf(result.inferenceMs, audio.seconds).toFixed(3)}\n${text}`);
+    } catch (error) {
+      failed++;
+      console.error(`== ${file}: ${(error as Error).message}`);
+    }
+  }
+  await pool.close();
+  process.exit(failed ? 1 : 0);
+} catch (error) {
+  await pool?.close();
+  console.error(error instanceof ConfigError ? `invalid configuration: ${error.message}` : (error as Error).message);
+  process.exit(1);
+}

@@ -1,0 +1,228 @@
+// Pure logic: no Telegram, ffmpeg or ONNX.
+import { describe, expect, it } from 'vitest';
+import { chooseModel, defaultPoolShape } from '../src/asr/model-choice.js';
+import { fixedTokenBudget, maxNewTokens, planWindows } from '../src/asr/decoding-policy.js';
+import { cutRepetitionLoops } from '../src/asr/transcript-cleanup.js';
+import { hasSpeech } from '../src/audio/speech-gate.js';
+import { errorMessage, uiLanguageOf } from '../src/bot/i18n.js';
+import { mediaOf } from '../src/bot/media.js';
+import { splitMessage } from '../src/bot/text-split.js';
+import { toSrt, withTimestamps } from '../src/bot/transcript-format.js';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { admit, type AdmissionLimits, type AdmissionRequest } from '../src/jobs/admission.js';
+import { JOB_ERROR_CODES, JobError } from '../src/jobs/errors.js';
+import { parsePeriod, percentiles } from '../src/jobs/job-stats.js';
+import { inferenceRtf, totalRtf } from '../src/jobs/rtf.js';
+import type { Message } from 'grammy/types';
+
+describe('splitMessage', () => {
+  it('keeps short text whole', () => {
+    expect(splitMessage('Hello there.')).toEqual(['Hello there.']);
+  });
+
+  it('cuts long text on sentence boundaries, every part within the limit, nothing lost', () => {
+    const sentences = Array.from({ length: 400 }, (_, i) => `Sentence number ${i} is here.`);
+    const text = sentences.join(' ');
+    const parts = splitMessage(text, 4096);
+    expect(parts.length).toBeGreaterThan(1);
+    for (const p of parts) {
+      expect(p.length).toBeLessThanOrEqual(4096);
+      expect(p).toMatch(/\.$/);
+    }
+    expect(parts.join(' ')).toBe(text);
+  });
+
+  it('falls back to word boundaries, then to a hard cut', () => {
+    const words = Array.from({ length: 3000 }, () => 'word').join(' ');
+    for (const p of splitMessage(words, 100)) expect(p.length).toBeLessThanOrEqual(100);
+    const blob = 'x'.repeat(250);
+    expect(splitMessage(blob, 100)).toEqual(['x'.repeat(100), 'x'.repeat(100), 'x'.repeat(50)]);
+  });
+});
+
+describe('cutRepetitionLoops', () => {
+  it('cuts a phrase repeated in a loop to one occurrence', () => {
+    const looped = `I went home. ${'thank you so much '.repeat(20)}Bye.`;
+    expect(cutRepetitionLoops(looped)).toEqual({ text: 'I went home. thank you so much Bye.', cut: true });
+  });
+
+  it('cuts a single repeated token', () => {
+    expect(cutRepetitionLoops(' bitterness'.repeat(50)).text).toBe('bitterness');
+  });
+
+  it('leaves ordinary speech and short repetitions alone', () => {
+    const speech = 'No, no, no. I said the the meeting is at noon.';
+    expect(cutRepetitionLoops(speech)).toEqual({ text: speech, cut: false });
+  });
+
+  it('cuts loops in scripts without spaces', () => {
+    expect(cutRepetitionLoops('你好'.repeat(30)).text).toBe('你好');
+  });
+});
+
+describe('planWindows', () => {
+  it('keeps audio up to 30 s as one window', () => {
+    expect(planWindows(30 * 16000, 16000)).toEqual([{ offset: 0, length: 480000, strideLeft: 0, strideRight: 0, isLast: true }]);
+  });
+
+  it('covers a 95-s note to its last sample with 5-s strides', () => {
+    const windows = planWindows(95 * 16000, 16000);
+    expect(windows).toHaveLength(5);
+    const last = windows.at(-1)!;
+    expect(last.offset + last.length).toBe(95 * 16000);
+    expect(last.isLast).toBe(true);
+    for (let i = 1; i < windows.length; i++) expect(windows[i]!.offset).toBe(windows[i - 1]!.offset + 20 * 16000);
+  });
+
+  it('bounds tokens per window', () => {
+    expect(maxNewTokens(5)).toBe(66);
+    expect(maxNewTokens(30)).toBe(316);
+    expect(maxNewTokens(1000)).toBe(440);
+    expect(fixedTokenBudget(9, 3)).toBe(27);
+  });
+});
+
+describe('admission', () => {
+  const limits: AdmissionLimits = { queueMax: 10, userJobsPerMinute: 3, userMaxActiveJobs: 2, memoryMinAvailableMb: 100, maxFileMb: 20, maxAudioSeconds: 600, maxUpdateAgeSeconds: 3600 };
+  const now = 1_700_000_000_000;
+  const ok: AdmissionRequest = { now, sentAt: now - 1000, fileSizeBytes: 10_000, claimedSeconds: 9, pendingJobs: 0, userActiveJobs: 0, userJobsLastMinute: 0, userOldestJobLastMinute: null, availableMemoryMb: 500 };
+
+  it('accepts an ordinary voice note', () => {
+    expect(admit(ok, limits)).toBeNull();
+  });
+
+  it.each([
+    [{ sentAt: now - 2 * 3600_000 }, 'stale'],
+    [{ fileSizeBytes: 21 * 2 ** 20 }, 'too_large'],
+    [{ claimedSeconds: 601 }, 'too_long'],
+    [{ userActiveJobs: 2 }, 'busy_user'],
+    [{ userJobsLastMinute: 3, userOldestJobLastMinute: now - 45_000 }, 'rate_limited'],
+    [{ pendingJobs: 10 }, 'queue_full'],
+    [{ availableMemoryMb: 50 }, 'low_memory'],
+  ] as const)('refuses %o as %s', (change, code) => {
+    expect(admit({ ...ok, ...change }, limits)?.code).toBe(code);
+  });
+
+  it('tells a rate-limited user when the window frees up', () => {
+    expect(admit({ ...ok, userJobsLastMinute: 3, userOldestJobLastMinute: now - 45_000 }, limits)?.params.retryAfterSeconds).toBe(15);
+  });
+
+  it('has a user-facing message, in English and Russian, for every error code', () => {
+    for (const code of JOB_ERROR_CODES) {
+      const error = new JobError(code, 'detail', { maxMb: 20, maxSeconds: 600, retryAfterSeconds: 30 });
+      for (const lang of ['en', 'ru']) {
+        const text = errorMessage(lang, error);
+        expect(text.length, `${lang} ${code}`).toBeGreaterThan(5);
+        expect(text).not.toMatch(/undefined|NaN/);
+      }
+    }
+  });
+});
+
+describe('configuration', () => {
+  const machine = { vcpus: 2, memoryMb: 1024 };
+  const env = { BOT_TOKEN: '1:abc' };
+
+  it('applies defaults and picks base on a 1 GB machine, small on 2 GB', () => {
+    const config = loadConfig(env, machine);
+    expect(config).toMatchObject({ telegramApiRoot: 'https://api.telegram.org', maxFileMb: 20, asrWorkers: 1, asrThreads: 2, modelId: 'Xenova/whisper-base' });
+    expect(config.modelReason).toMatch(/^auto: base needs/);
+    expect(config.databasePath.endsWith('data/voicebot.sqlite')).toBe(true);
+    expect(loadConfig(env, { vcpus: 2, memoryMb: 2048 }).modelId).toBe('Xenova/whisper-small');
+  });
+
+  it.each([
+    [{}, 'BOT_TOKEN'],
+    [{ BOT_TOKEN: 'nope' }, 'BOT_TOKEN'],
+    [{ ...env, MAX_FILE_MB: 'twenty' }, 'MAX_FILE_MB'],
+    [{ ...env, HTTP_PORT: '70000' }, 'HTTP_PORT'],
+    [{ ...env, ADMIN_IDS: '1,x' }, 'ADMIN_IDS'],
+    [{ ...env, WHISPER_MODEL: 'huge!' }, 'WHISPER_MODEL'],
+    [{ ...env, TELEGRAM_API_ROOT: 'ftp://x' }, 'TELEGRAM_API_ROOT'],
+    [{ ...env, ASR_WORKERS: '2', ASR_THREADS: '2' }, 'ASR_THREADS'],
+    [{ ...env, LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ ...env, ASR_CPU_ARENA: 'maybe' }, 'ASR_CPU_ARENA'],
+    [{ ...env, WEBHOOK_URL: 'https://bot.example' }, 'WEBHOOK_SECRET'],
+  ])('stops on %o naming %s', (bad, variable) => {
+    try {
+      loadConfig(bad, machine);
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).variable).toBe(variable);
+      expect((error as Error).message.startsWith(`${variable}:`)).toBe(true);
+    }
+  });
+
+  it('takes short model names and hub ids', () => {
+    expect(loadConfig({ ...env, WHISPER_MODEL: 'tiny' }, machine).modelId).toBe('Xenova/whisper-tiny');
+    expect(loadConfig({ ...env, WHISPER_MODEL: 'org/my-whisper' }, machine).modelId).toBe('org/my-whisper');
+  });
+});
+
+describe('model choice and pool shape', () => {
+  it('never plans more threads than vCPUs', () => {
+    expect(defaultPoolShape(1)).toEqual({ workers: 1, threads: 1 });
+    expect(defaultPoolShape(2)).toEqual({ workers: 1, threads: 2 });
+    expect(defaultPoolShape(8)).toEqual({ workers: 4, threads: 2 });
+    expect(defaultPoolShape(4, 4)).toEqual({ workers: 4, threads: 1 });
+  });
+
+  it('takes the largest model that fits, and says so when none does', () => {
+    expect(chooseModel({ vcpus: 2, memoryMb: 1024 }, 1).model.name).toBe('base');
+    expect(chooseModel({ vcpus: 2, memoryMb: 1024 }, 2).model.name).toBe('tiny');
+    expect(chooseModel({ vcpus: 2, memoryMb: 256 }, 1).reason).toMatch(/no model fits/);
+    expect(chooseModel({ vcpus: 8, memoryMb: 8192 }, 1).model.name).toBe('medium');
+  });
+});
+
+describe('RTF, percentiles and periods', () => {
+  it('computes both real-time factors', () => {
+    expect(inferenceRtf(2700, 9)).toBeCloseTo(0.3);
+    expect(totalRtf({ queueWaitMs: 1000, downloadMs: 200, decodeMs: 100, inferenceMs: 2700 }, 10)).toBeCloseTo(0.4);
+    expect(inferenceRtf(100, 0)).toBe(0);
+  });
+
+  it('takes nearest-rank percentiles', () => {
+    expect(percentiles([5, 1, 3, 2, 4])).toEqual({ p50: 3, p95: 5, n: 5 });
+    expect(percentiles([])).toEqual({ p50: 0, p95: 0, n: 0 });
+  });
+
+  it('parses /stats periods', () => {
+    expect(parsePeriod('24h')).toBe(86_400_000);
+    expect(parsePeriod('7d')).toBe(604_800_000);
+    expect(parsePeriod('all')).toBe(Infinity);
+    expect(parsePeriod('soon')).toBeUndefined();
+  });
+});
+
+describe('speech gate', () => {
+  it('finds no speech in silence or faint hiss, and speech in a voice-level signal', () => {
+    expect(hasSpeech(new Float32Array(16000 * 5), 16000)).toBe(false);
+    expect(hasSpeech(Float32Array.from({ length: 16000 * 5 }, () => (Math.random() - 0.5) * 0.002), 16000)).toBe(false);
+    expect(hasSpeech(Float32Array.from({ length: 16000 * 5 }, (_, i) => 0.2 * Math.sin(i / 10)), 16000)).toBe(true);
+  });
+});
+
+describe('media and formatting', () => {
+  const base = { message_id: 1, date: 0, chat: { id: 1, type: 'private', first_name: 'a' } };
+  it('recognises voice notes, round videos and audio documents, not other documents', () => {
+    const file = { file_id: 'f', file_unique_id: 'u', file_size: 10, duration: 3 };
+    expect(mediaOf({ ...base, voice: { ...file } } as unknown as Message)?.kind).toBe('voice');
+    expect(mediaOf({ ...base, video_note: { ...file, length: 240 } } as unknown as Message)?.kind).toBe('video_note');
+    expect(mediaOf({ ...base, document: { file_id: 'f', file_unique_id: 'u', file_name: 'memo.m4a' } } as unknown as Message)?.kind).toBe('document');
+    expect(mediaOf({ ...base, document: { file_id: 'f', file_unique_id: 'u', file_name: 'report.pdf', mime_type: 'application/pdf' } } as unknown as Message)).toBeUndefined();
+  });
+
+  it('writes [mm:ss] marks and SubRip', () => {
+    const segments = [{ start: 0, end: 2.5, text: 'Hello.' }, { start: 65.2, end: 70, text: 'Later.' }];
+    expect(withTimestamps(segments)).toBe('[00:00] Hello.\n[01:05] Later.');
+    expect(toSrt(segments)).toBe('1\n00:00:00,000 --> 00:00:02,500\nHello.\n\n2\n00:01:05,200 --> 00:01:10,000\nLater.\n');
+  });
+
+  it('answers Russian speakers in Russian', () => {
+    expect(uiLanguageOf('ru')).toBe('ru');
+    expect(uiLanguageOf('en-US')).toBe('en');
+    expect(uiLanguageOf(undefined)).toBe('en');
+  });
+});
