@@ -166,7 +166,10 @@ export class AsrPool extends EventEmitter<PoolEvents> {
   private onExit(slot: Slot, code: number, error: Error | undefined): void {
     this.slots.delete(slot.id);
     // Terminated by close(): a shutdown, not a restart.
-    if (this.closed) return;
+    if (this.closed) {
+      slot.task?.reject(new JobError('asr_failed', 'the ASR pool closed'));
+      return;
+    }
     const oom = (error as NodeJS.ErrnoException | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
     const reason: WorkerExitReason = slot.retiring ? 'recycled' : !slot.ready ? 'load_failed' : oom ? 'out_of_memory' : 'crashed';
     const detail = error ? `${error.name}: ${error.message}` : `exit code ${code}`;
