@@ -35,7 +35,8 @@ export function silenceOgg(seconds: number): Buffer {
   const piece = path.join(dir, `silence-piece-${counter++}.ogg`);
   const out = path.join(dir, `silence-${counter++}.ogg`);
   const pieceSeconds = Math.min(10, seconds);
-  ffmpeg(['-f', 'lavfi', '-i', 'anullsrc=r=48000:cl=mono', '-t', String(pieceSeconds), ...OPUS, piece]);
+  // 60-ms frames: a third of the packets, so two hours take ~1.3 MB.
+  ffmpeg(['-f', 'lavfi', '-i', 'anullsrc=r=48000:cl=mono', '-t', String(pieceSeconds), ...OPUS, '-frame_duration', '60', piece]);
   ffmpeg(['-stream_loop', String(Math.ceil(seconds / pieceSeconds) - 1), '-i', piece, '-c', 'copy', '-f', 'ogg', out]);
   return readFileSync(out);
 }

@@ -1,0 +1,79 @@
+// A fake Bot API, a loopback hub with the test model, and the real bot process on a data dir that survives restarts.
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { BotProcess } from './bot-process.js';
+import { FakeBotApi, TEST_TOKEN, type SentMessage } from './fake-bot-api.js';
+import { LoopbackModelHub } from './model-hub.js';
+import { cachedModelsRoot, TEST_MODEL_ID } from './test-model.js';
+
+/** Status texts the bot shows before the transcript: queued, working, progress. */
+const STATUS = /^(⏳|🎧)/;
+
+export class Harness {
+  readonly api = new FakeBotApi();
+  readonly dataDir: string;
+  readonly modelsDir: string;
+  bot!: BotProcess;
+  private constructor(
+    readonly hub: LoopbackModelHub,
+    private readonly env: Record<string, string>,
+  ) {
+    const work = mkdtempSync(path.join(os.tmpdir(), 'voicebot-harness-'));
+    this.dataDir = path.join(work, 'does/not/exist/yet');
+    this.modelsDir = path.join(work, 'models');
+  }
+
+  static async create(env: Record<string, string> = {}): Promise<Harness> {
+    const harness = new Harness(new LoopbackModelHub(await cachedModelsRoot()), env);
+    await Promise.all([harness.api.start(), harness.hub.start()]);
+    return harness;
+  }
+
+  /** Starts (or restarts) the bot on the same data and models, and waits until it polls. */
+  async startBot(env: Record<string, string> = {}): Promise<BotProcess> {
+    this.bot = new BotProcess({
+      BOT_TOKEN: TEST_TOKEN,
+      TELEGRAM_API_ROOT: this.api.apiRoot,
+      DATA_DIR: this.dataDir,
+      MODELS_DIR: this.modelsDir,
+      MODEL_HUB_URL: this.hub.url,
+      WHISPER_MODEL: TEST_MODEL_ID,
+      HTTP_PORT: '0',
+      ASR_WORKERS: '1',
+      ASR_THREADS: '1',
+      USER_JOBS_PER_MINUTE: '100',
+      USER_MAX_ACTIVE_JOBS: '100',
+      ...this.env,
+      ...env,
+    }).start();
+    await this.bot.ready();
+    return this.bot;
+  }
+
+  /** The reply to a voice note once it holds the final answer (transcript or error), not a status. */
+  answerTo(chatId: number, messageId: number): SentMessage | undefined {
+    return this.api.repliesTo(chatId, messageId).find((m) => !STATUS.test(m.text));
+  }
+
+  waitForAnswer(chatId: number, messageId: number, timeoutMs = 60_000): Promise<SentMessage> {
+    return this.api.waitFor(() => this.answerTo(chatId, messageId), timeoutMs, `an answer to message ${messageId} in chat ${chatId}`);
+  }
+
+  /** Reads the bot's database (read-only, beside the running bot). */
+  query<T>(sql: string, ...params: unknown[]): T[] {
+    const db = new Database(path.join(this.dataDir, 'voicebot.sqlite'), { readonly: true });
+    try {
+      return db.prepare(sql).all(...params) as T[];
+    } finally {
+      db.close();
+    }
+  }
+
+  async stop(): Promise<number | null> {
+    const code = await this.bot?.stop();
+    await Promise.all([this.api.stop(), this.hub.stop()]);
+    return code;
+  }
+}
