@@ -66,9 +66,14 @@ export class BotProcess {
     }
   }
 
-  /** Resolves once the bot polls Telegram. */
+  /** Resolves once the bot takes updates: polling, or its webhook set. */
   ready(timeoutMs = 90_000): Promise<LogLine> {
-    return this.waitForLog((l) => l.msg === 'long polling', timeoutMs);
+    return this.waitForLog((l) => l.msg === 'long polling' || l.msg === 'webhook set', timeoutMs);
+  }
+
+  /** The port of /healthz, /readyz, /metrics (and the webhook). */
+  async httpPort(): Promise<number> {
+    return Number((await this.waitForLog((l) => l.msg === 'health and metrics listening')).port);
   }
 
   async waitForExit(timeoutMs = 60_000): Promise<number | null> {
