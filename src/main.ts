@@ -138,7 +138,16 @@ try {
 const store = new JobStore(db);
 const settings = new SettingsStore(db);
 const bot = createBot(config.botToken, config.telegramApiRoot);
-const channel = new TelegramChannel({ api: bot.api, store, token: config.botToken, apiRoot: config.telegramApiRoot });
+const channel = new TelegramChannel({
+  api: bot.api,
+  store,
+  token: config.botToken,
+  apiRoot: config.telegramApiRoot,
+  onAttachmentError: (job, error) => {
+    metrics.errors.inc({ where: 'attachment' });
+    log.warn({ err: error, jobId: job.id }, 'transcript delivered, but its file attachment failed');
+  },
+});
 const pipeline = new JobPipeline({
   store,
   channel,

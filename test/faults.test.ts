@@ -118,7 +118,8 @@ describe('a worker killed mid-job, in the real wiring', () => {
     const exits: string[] = [];
     pool.on('worker_exit', (e) => exits.push(e.reason));
     const log = pino({ level: 'silent' });
-    const channel = new TelegramChannel({ api: createBot(TEST_TOKEN, api.apiRoot).api, store, token: TEST_TOKEN, apiRoot: api.apiRoot });
+    const attachmentErrors: Error[] = [];
+    const channel = new TelegramChannel({ api: createBot(TEST_TOKEN, api.apiRoot).api, store, token: TEST_TOKEN, apiRoot: api.apiRoot, onAttachmentError: (_job, e) => attachmentErrors.push(e) });
     const pipeline = new JobPipeline({ store, channel, pool, metrics: new Metrics(), log, ffmpegPath: 'ffmpeg', modelId: TEST_MODEL_ID, maxAudioSeconds: 600, maxFileMb: 20, storeTranscripts: true });
     const dispatcher = new Dispatcher({ store, concurrency: 1, leaseMs: 30_000, run: (job) => pipeline.run(job), memoryAllowsMore: () => true, onQueueDepth: () => {}, log });
 
@@ -134,6 +135,7 @@ describe('a worker killed mid-job, in the real wiring', () => {
       const replies = api.repliesTo(1, 77);
       expect(replies).toHaveLength(1);
       expect(replies[0]!.text).toMatch(/language/);
+      expect(attachmentErrors).toEqual([]);
     } finally {
       await dispatcher.drain(1_000);
       await pool.close();

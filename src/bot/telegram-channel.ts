@@ -19,6 +19,8 @@ const SRT_MIN_SECONDS = 60;
 
 export interface TelegramChannelOptions {
   api: Api;
+  /** Where a failed attachment (.txt, .srt) is reported: the text itself was delivered. */
+  onAttachmentError: (job: Job, error: Error) => void;
   store: JobStore;
   token: string;
   apiRoot: string;
@@ -129,13 +131,19 @@ export class TelegramChannel implements ReplyChannel {
     await this.showStatus(job, parts[0]!);
     for (const part of parts.slice(1)) await this.api.sendMessage(job.chatId, part, replyTo(job));
 
-    if (parts.length > 1) {
-      const file = new InputFile(Buffer.from(body, 'utf8'), `transcript-${job.messageId}.txt`);
-      await this.api.sendDocument(job.chatId, file, { ...replyTo(job), caption: t(job.uiLanguage, 'fullTranscript') });
-    }
+    if (parts.length > 1) await this.attach(job, body, 'txt', t(job.uiLanguage, 'fullTranscript'));
     if (job.timestamps && transcript.segments.length > 0 && transcript.audioSeconds > SRT_MIN_SECONDS) {
-      const srt = new InputFile(Buffer.from(toSrt(transcript.segments), 'utf8'), `transcript-${job.messageId}.srt`);
-      await this.api.sendDocument(job.chatId, srt, { ...replyTo(job), caption: t(job.uiLanguage, 'srtCaption') });
+      await this.attach(job, toSrt(transcript.segments), 'srt', t(job.uiLanguage, 'srtCaption'));
+    }
+  }
+
+  /** Attachments follow the delivered text: failing one must not re-run the job and repeat the text. */
+  private async attach(job: Job, content: string, extension: 'txt' | 'srt', caption: string): Promise<void> {
+    try {
+      const file = new InputFile(Buffer.from(content, 'utf8'), `transcript-${job.messageId}.${extension}`);
+      await this.api.sendDocument(job.chatId, file, { ...replyTo(job), caption });
+    } catch (error) {
+      this.options.onAttachmentError(job, error as Error);
     }
   }
 

@@ -42,7 +42,8 @@ export class JobStats {
 
   period(windowMs: number, now = Date.now()): PeriodStats {
     const since = Number.isFinite(windowMs) ? now - windowMs : 0;
-    const inPeriod = gte(jobs.createdAt, since);
+    // All time: no condition at all; a range that matches every row is slower than a scan.
+    const inPeriod = Number.isFinite(windowMs) ? gte(jobs.createdAt, since) : undefined;
 
     const byStatus: Record<string, number> = {};
     for (const row of this.db.select({ status: jobs.status, n: count() }).from(jobs).where(inPeriod).groupBy(jobs.status).all()) {

@@ -54,6 +54,26 @@ export interface VoiceUpdate {
   tooBig?: boolean;
 }
 
+/** Fields as strings, files as { name, content }: enough of RFC 7578 for grammY's uploads. */
+function parseMultipart(body: Buffer, boundary: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const delimiter = Buffer.from(`--${boundary}`);
+  let start = body.indexOf(delimiter);
+  while (start >= 0) {
+    const next = body.indexOf(delimiter, start + delimiter.length);
+    if (next < 0) break;
+    const part = body.subarray(start + delimiter.length + 2, next - 2);
+    const split = part.indexOf('\r\n\r\n');
+    const headers = part.subarray(0, split).toString('utf8');
+    const content = part.subarray(split + 4).toString('utf8');
+    const name = /[;:]\s*name="([^"]*)"/.exec(headers)?.[1];
+    const filename = /filename=(?:"([^"]*)"|([^;\r\n]+))/.exec(headers)?.slice(1).find((v) => v !== undefined);
+    if (name) out[name] = filename !== undefined ? { name: filename, content } : content;
+    start = next;
+  }
+  return out;
+}
+
 export class FakeBotApi {
   readonly calls: ApiCall[] = [];
   readonly messages = new Map<number, SentMessage>();
@@ -163,12 +183,8 @@ export class FakeBotApi {
     const type = req.headers['content-type'] ?? '';
     if (body.length === 0) return Object.fromEntries(new URL(req.url!, 'http://x').searchParams);
     if (type.includes('application/json')) return JSON.parse(body.toString('utf8')) as Record<string, unknown>;
-    if (type.includes('multipart/form-data') || type.includes('x-www-form-urlencoded')) {
-      const form = await new Request('http://x', { method: 'POST', headers: { 'content-type': type }, body }).formData();
-      const out: Record<string, unknown> = {};
-      for (const [k, v] of form) out[k] = typeof v === 'string' ? v : { name: v.name, content: await v.text() };
-      return out;
-    }
+    if (type.includes('multipart/form-data')) return parseMultipart(body, /boundary=("?)([^";]+)\1/.exec(type)![2]!);
+    if (type.includes('x-www-form-urlencoded')) return Object.fromEntries(new URLSearchParams(body.toString('utf8')));
     return {};
   }
 
@@ -243,7 +259,9 @@ export class FakeBotApi {
         return reply({ message_id: message.message_id, date: Math.floor(Date.now() / 1000), chat: { id: message.chat_id, type: 'private' }, text: message.text });
       }
       case 'sendDocument': {
-        const doc = payload.document as { name: string; content: string };
+        // grammY sends the file under its own field and names it with attach://<field>.
+        const field = payload.document;
+        const doc = (typeof field === 'string' && field.startsWith('attach://') ? payload[field.slice('attach://'.length)] : field) as { name: string; content: string };
         const replyParameters = typeof payload.reply_parameters === 'string' ? (JSON.parse(payload.reply_parameters) as { message_id: number }) : undefined;
         this.documents.push({ chat_id: Number(payload.chat_id), file_name: doc.name, caption: payload.caption as string | undefined, reply_to: replyParameters?.message_id, content: doc.content });
         return reply({ message_id: this.nextMessageId++, date: Math.floor(Date.now() / 1000), chat: { id: Number(payload.chat_id), type: 'private' } });
