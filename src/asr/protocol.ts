@@ -1,10 +1,13 @@
 // Messages between the pool (main thread) and an ASR worker thread.
 
+/** The hub's weight formats: one for both modules, or per module (e.g. fp32 encoder, q8 decoder). */
+export type ModelDtype = string | { encoder_model: string; decoder_model_merged: string };
+
 export interface WorkerInit {
   workerId: number;
   modelId: string;
   modelsDir: string;
-  dtype: string;
+  dtype: ModelDtype;
   threads: number;
   cpuArena: boolean;
 }

@@ -46,7 +46,7 @@ export class WhisperRunner {
     env.localModelPath = init.modelsDir;
     const started = performance.now();
     const asr = await pipeline('automatic-speech-recognition', init.modelId, {
-      dtype: init.dtype as 'q8',
+      dtype: init.dtype as 'q8' | Record<string, 'q8'>,
       device: 'cpu',
       session_options: {
         intraOpNumThreads: init.threads,

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { OPUS_VOICE_NOTE as OPUS, speechVoiceNote } from '../../bench/corpus.js';
 
 const dir = path.join(os.tmpdir(), `voicebot-test-audio-${process.pid}`);
 mkdirSync(dir, { recursive: true });
@@ -12,15 +13,10 @@ function ffmpeg(args: string[]): void {
   execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-/** Opus at 48 kHz mono, 32 kbit/s: what Telegram's apps send as voice notes. */
-const OPUS = ['-ac', '1', '-ar', '48000', '-c:a', 'libopus', '-b:a', '32k', '-f', 'ogg'];
-
-/** Speech from espeak-ng, padded with the text repeated until it lasts at least `seconds`. */
+/** Speech from espeak-ng, the text repeated until it lasts `seconds`: the bench corpus's recipe. */
 export function speechOgg(text: string, seconds: number, voice = 'en'): Buffer {
-  const wav = path.join(dir, `speech-${counter++}.wav`);
   const out = path.join(dir, `speech-${counter++}.ogg`);
-  execFileSync('espeak-ng', ['-v', voice, '-s', '150', '-w', wav, text]);
-  ffmpeg(['-stream_loop', '-1', '-i', wav, '-t', String(seconds), ...OPUS, out]);
+  speechVoiceNote(text, seconds, voice, out);
   return readFileSync(out);
 }
 

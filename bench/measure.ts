@@ -1,0 +1,153 @@
+// One benchmark configuration in a process of its own: the bot's decode and worker pool, measured.
+// Started by bench/run.ts; prints one line `RESULT <json>` (a RunResult).
+import { MODEL_DTYPE } from '../src/asr/catalog.js';
+import { AsrPool, type PoolResult } from '../src/asr/pool.js';
+import type { ModelDtype } from '../src/asr/protocol.js';
+import { decodeToPcm, findFfmpeg, type DecodedAudio } from '../src/audio/ffmpeg.js';
+import { percentiles } from '../src/jobs/job-stats.js';
+import { inferenceRtf } from '../src/jobs/rtf.js';
+import type { ClipResult, Distribution, RunResult } from './results.js';
+import { majorFaults, vmstat } from './tier.js';
+
+export interface MeasureInput {
+  model: string;
+  modelId: string;
+  modelsDir: string;
+  synthetic: boolean;
+  dtype: string;
+  workers: number;
+  threads: number;
+  cpuArena: boolean;
+  clips: { file: string; seconds: number; language: string }[];
+  quick: boolean;
+  fixedTokensPerSecond: number | null;
+}
+
+const MB = 2 ** 20;
+const rssMb = () => process.memoryUsage.rss() / MB;
+
+function distribution(values: number[]): Distribution {
+  const { p50, p95 } = percentiles(values);
+  return { p50, p95, max: Math.max(0, ...values) };
+}
+
+/** The dtype names the bench uses, as transformers.js takes them. */
+export function modelDtype(dtype: string): ModelDtype {
+  return dtype === 'fp32-encoder' ? { encoder_model: 'fp32', decoder_model_merged: MODEL_DTYPE } : dtype;
+}
+
+function runsFor(seconds: number, quick: boolean): number {
+  if (quick) return 1;
+  return seconds <= 15 ? 5 : seconds <= 60 ? 2 : 1;
+}
+
+async function measure(input: MeasureInput): Promise<RunResult> {
+  const importMb = rssMb();
+  const swapBefore = vmstat();
+  const faultsBefore = majorFaults();
+  const ffmpeg = findFfmpeg();
+
+  const pool = new AsrPool({
+    size: input.workers,
+    init: { modelId: input.modelId, modelsDir: input.modelsDir, dtype: modelDtype(input.dtype), threads: input.threads, cpuArena: input.cpuArena },
+    maxTasksPerWorker: 0,
+    recycleRssMb: 0,
+  });
+  let started = performance.now();
+  await pool.start();
+  const loadMs = performance.now() - started;
+  const loadedMb = rssMb();
+
+  const decoded: { clip: MeasureInput['clips'][number]; audio: DecodedAudio; decodeMs: number }[] = [];
+  for (const clip of input.clips) {
+    started = performance.now();
+    const audio = await decodeToPcm(clip.file, { ffmpegPath: ffmpeg.path, maxSeconds: 3600 });
+    decoded.push({ clip, audio, decodeMs: performance.now() - started });
+  }
+  const heaps = new Map<number, number>();
+  const transcribe = async (audio: DecodedAudio): Promise<PoolResult> => {
+    const result = await pool.transcribe(audio.samples, {
+      language: null,
+      task: 'transcribe',
+      timestamps: false,
+      ...(input.fixedTokensPerSecond ? { fixedTokensPerSecond: input.fixedTokensPerSecond } : {}),
+    });
+    heaps.set(result.workerId, result.result.workerHeapMb + result.result.workerExternalMb);
+    return result;
+  };
+
+  // Warm-up on the shortest clip: it is also the cold start to the first transcript.
+  const shortest = decoded.reduce((a, b) => (b.audio.seconds < a.audio.seconds ? b : a));
+  await transcribe(shortest.audio);
+  const coldStartMs = performance.now();
+  const firstNoteMb = rssMb();
+
+  const clips: ClipResult[] = [];
+  for (const { clip, audio, decodeMs } of decoded) {
+    const rtfs: number[] = [];
+    let encoderMs = 0;
+    let windows = 0;
+    let decoderMs = 0;
+    let tokens = 0;
+    const runs = runsFor(clip.seconds, input.quick);
+    for (let i = 0; i < runs; i++) {
+      const { result } = await transcribe(audio);
+      rtfs.push(inferenceRtf(result.inferenceMs, audio.seconds));
+      encoderMs += result.encoderMs;
+      windows += result.chunks;
+      decoderMs += result.decoderMs;
+      tokens += result.tokens;
+    }
+    clips.push({
+      seconds: clip.seconds,
+      language: clip.language,
+      runs,
+      rtf: distribution(rtfs),
+      decodeMs,
+      encoderMsPerWindow: encoderMs / windows,
+      decoderMsPerToken: decoderMs / Math.max(1, tokens),
+      tokensPerRun: tokens / runs,
+    });
+  }
+
+  // Throughput: notes of about 15 s queued at once, two per worker.
+  const typical = decoded.reduce((a, b) => (Math.abs(b.audio.seconds - 15) < Math.abs(a.audio.seconds - 15) ? b : a));
+  const notes = Math.max(2, input.workers * 2);
+  const submitted = performance.now();
+  const waits = await Promise.all(
+    Array.from({ length: notes }, async () => {
+      const { result } = await transcribe(typical.audio);
+      return performance.now() - submitted - result.inferenceMs;
+    }),
+  );
+  const wallSeconds = (performance.now() - submitted) / 1000;
+
+  const steadyMb = rssMb();
+  const swapAfter = vmstat();
+  await pool.close();
+  return {
+    model: input.model,
+    modelId: input.modelId,
+    synthetic: input.synthetic,
+    dtype: input.dtype,
+    workers: input.workers,
+    threads: input.threads,
+    loadMs,
+    coldStartMs,
+    memory: { importMb, loadedMb, firstNoteMb, steadyMb, peakMb: process.resourceUsage().maxRSS / 1024, workerHeapMb: [...heaps.values()] },
+    swap: { pswpin: swapAfter.pswpin - swapBefore.pswpin, pswpout: swapAfter.pswpout - swapBefore.pswpout, majorFaults: majorFaults() - faultsBefore },
+    clips,
+    throughput: {
+      notes,
+      clipSeconds: typical.audio.seconds,
+      wallSeconds,
+      audioSecondsPerWallSecond: (notes * typical.audio.seconds) / wallSeconds,
+      queueWaitMs: distribution(waits.map((w) => Math.max(0, w))),
+    },
+  };
+}
+
+if (process.argv[2]) {
+  const result = await measure(JSON.parse(process.argv[2]) as MeasureInput);
+  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+}

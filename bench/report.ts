@@ -1,0 +1,64 @@
+// Markdown tables of bench results: short notes first, because they are what people send.
+import type { BenchResults, RunResult } from './results.js';
+
+const fixed = (n: number, digits = 2) => n.toFixed(digits);
+const shape = (r: RunResult) => `${r.workers}×${r.threads}`;
+const label = (r: RunResult) => `${r.model}${r.synthetic ? '*' : ''}`;
+
+/** RTF p50 of clips from 5 to 15 s: Whisper encodes a full 30-s window for each, so they cost the most per second. */
+export function shortNoteRtf(run: RunResult): number | undefined {
+  const short = run.clips.filter((c) => c.seconds >= 5 && c.seconds <= 15);
+  return short.length ? Math.max(...short.map((c) => c.rtf.p50)) : undefined;
+}
+
+function table(header: string[], rows: string[][]): string {
+  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+export function formatReport(results: BenchResults): string {
+  const lengths = [...new Set(results.runs.flatMap((r) => r.clips.map((c) => c.seconds)))].sort((a, b) => a - b);
+  const t = results.tier;
+  const parts = [
+    `## ${t.name}: ${t.vcpus} vCPU, ${t.memoryMb} MB RAM, ${t.swapMb} MB swap, ${t.cpuModel} (${t.emulation})`,
+    '',
+    '### Short voice notes (5–15 s): RTF p50 (worst of the lengths) and p95',
+    table(
+      ['model', 'dtype', 'workers×threads', ...lengths.filter((s) => s <= 15).map((s) => `${s} s p50 / p95`)],
+      results.runs.map((r) => [label(r), r.dtype, shape(r), ...lengths.filter((s) => s <= 15).map((s) => {
+        const c = r.clips.find((x) => x.seconds === s);
+        return c ? `${fixed(c.rtf.p50)} / ${fixed(c.rtf.p95)}` : '–';
+      })]),
+    ),
+    '',
+    '### All lengths: RTF p50 (max), encoder ms per 30-s window, decoder ms per token',
+    table(
+      ['model', 'dtype', 'w×t', ...lengths.map((s) => `${s} s`), 'enc ms/window', 'dec ms/token'],
+      results.runs.map((r) => {
+        const mid = r.clips.find((c) => c.seconds === 30) ?? r.clips.at(-1)!;
+        return [label(r), r.dtype, shape(r), ...lengths.map((s) => {
+          const c = r.clips.find((x) => x.seconds === s);
+          return c ? `${fixed(c.rtf.p50)} (${fixed(c.rtf.max)})` : '–';
+        }), fixed(mid.encoderMsPerWindow, 0), fixed(mid.decoderMsPerToken, 1)];
+      }),
+    ),
+    '',
+    '### Memory (process RSS, MB, worker threads included), load and throughput',
+    table(
+      ['model', 'dtype', 'w×t', 'import', 'loaded', 'first note', 'steady', 'peak', 'swap in/out pages', 'major faults', 'load s', 'cold start s', 'audio s per wall s', 'queue wait p50 s'],
+      results.runs.map((r) => [
+        label(r), r.dtype, shape(r),
+        fixed(r.memory.importMb, 0), fixed(r.memory.loadedMb, 0), fixed(r.memory.firstNoteMb, 0), fixed(r.memory.steadyMb, 0), fixed(r.memory.peakMb, 0),
+        `${r.swap.pswpin}/${r.swap.pswpout}`, String(r.swap.majorFaults),
+        fixed(r.loadMs / 1000, 1), fixed(r.coldStartMs / 1000, 1),
+        `${fixed(r.throughput.audioSecondsPerWallSecond, 1)} (${r.throughput.notes}×${fixed(r.throughput.clipSeconds, 0)} s)`,
+        fixed(r.throughput.queueWaitMs.p50 / 1000, 1),
+      ]),
+    ),
+    '',
+    `Reference: ${results.reference.label} on ${results.reference.tier}: RTF ${results.reference.rtf} on a ${results.reference.audioSeconds}-s note (${results.reference.processingSeconds} s).`,
+  ];
+  if (results.runs.some((r) => r.synthetic)) {
+    parts.push(`\\* synthetic weights at the real dimensions, decoding a fixed ${results.settings.fixedTokensPerSecond} tokens per second of audio.`);
+  }
+  return parts.join('\n');
+}

@@ -1,0 +1,183 @@
+// npm run bench -- [--quick] [--models base,small] [--shapes 1x1,1x2,2x1] [--dtypes q8,int8,fp32-encoder]
+//                  [--clips 5,9,15,30,60,180] [--cpus N | --tier 1gb-swap-1vcpu] [--out file.json]
+// RTF and memory of the real pipeline (ffmpeg decode + worker pool + int8 Whisper) on this machine.
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { MODEL_CATALOG } from '../src/asr/catalog.js';
+import { missingModelFiles } from '../src/asr/model-store.js';
+import { vcpus } from '../src/metrics/machine.js';
+import { CORPUS, corpusFiles } from './corpus.js';
+import type { MeasureInput } from './measure.js';
+import { formatReport } from './report.js';
+import { REFERENCE, validateResults, type BenchResults, type RunResult } from './results.js';
+import { synthesizeModel, type Dtype, type Preset } from './synth/model-folder.js';
+import { describeTier, parseTier, TierEmulation } from './tier.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BENCH_DTYPES = ['q8', 'int8', 'fp32-encoder'] as const;
+/** Synthetic weights never stop on their own: decode this many tokens per second of audio. */
+const DEFAULT_TOKENS_PER_SECOND = 3;
+
+const usage = `npm run bench -- [options]
+  --quick                 smallest model, one pool shape, short clips, one run each (< 2 min on 2 cores)
+  --models LIST           tiny,base,small,medium or hub ids (default base,small)
+  --shapes LIST           workers x threads, e.g. 1x1,1x2,2x1 (default: those that fit the vCPUs)
+  --dtypes LIST           ${BENCH_DTYPES.join(', ')} (default q8)
+  --clips LIST            seconds from ${CORPUS.map((c) => c.seconds).join(',')} (default all)
+  --tokens-per-second N   fixed decode budget for synthetic models (default ${DEFAULT_TOKENS_PER_SECOND})
+  --cpus N                pin the measuring processes to N CPUs (memory limits are not emulated)
+  --tier NAME             as root: emulate e.g. 1gb-swap-1vcpu (swap file + memory cgroup + CPU pinning)
+  --out FILE              results file (default bench/results/<tier>-<timestamp>.json)
+Real models are used when MODELS_DIR holds them; otherwise synthetic ones at real dimensions.`;
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    models: { type: 'string' },
+    shapes: { type: 'string' },
+    dtypes: { type: 'string', default: 'q8' },
+    clips: { type: 'string' },
+    'tokens-per-second': { type: 'string', default: String(DEFAULT_TOKENS_PER_SECOND) },
+    cpus: { type: 'string' },
+    tier: { type: 'string' },
+    out: { type: 'string' },
+    help: { type: 'boolean' },
+  },
+});
+function fail(message: string): never {
+  console.error(`${message}\n\n${usage}`);
+  process.exit(2);
+}
+if (values.help) {
+  console.log(usage);
+  process.exit(0);
+}
+
+const tierSpec = values.tier ? (parseTier(values.tier) ?? fail(`--tier: expected e.g. 1gb-swap-1vcpu or 2gb-2vcpu, got ${values.tier}`)) : undefined;
+const cpus = tierSpec?.cpus ?? (values.cpus ? Number(values.cpus) : undefined);
+if (cpus !== undefined && !(Number.isInteger(cpus) && cpus >= 1 && cpus <= vcpus())) fail(`--cpus: 1 to ${vcpus()}`);
+const available = cpus ?? vcpus();
+
+const models = (values.models ?? (values.quick ? 'tiny' : 'base,small')).split(',');
+const shapes = (values.shapes ?? (values.quick ? `1x${Math.min(2, available)}` : '1x1,1x2,2x1'))
+  .split(',')
+  .map((s) => {
+    const [w, t] = s.split('x').map(Number);
+    if (!w || !t) fail(`--shapes: expected WxT, got ${s}`);
+    return { workers: w, threads: t };
+  })
+  .filter((s) => s.workers * s.threads <= available);
+if (shapes.length === 0) fail(`--shapes: none fits ${available} vCPU(s)`);
+const dtypes = values.dtypes.split(',');
+for (const d of dtypes) if (!(BENCH_DTYPES as readonly string[]).includes(d)) fail(`--dtypes: unknown ${d}`);
+const clipSeconds = values.clips ? values.clips.split(',').map(Number) : values.quick ? [5, 9, 15] : CORPUS.map((c) => c.seconds);
+const clipSpecs = CORPUS.filter((c) => clipSeconds.includes(c.seconds));
+if (clipSpecs.length === 0) fail('--clips: none of those lengths is in the corpus');
+const tokensPerSecond = Number(values['tokens-per-second']);
+
+/** Real models from MODELS_DIR when all their files are there; otherwise synthetic ones, generated once. */
+async function resolveModel(name: string): Promise<{ modelId: string; modelsDir: string; synthetic: boolean }> {
+  const known = MODEL_CATALOG.find((m) => m.name === name);
+  const hubId = known?.hubId ?? name;
+  const modelsDir = path.resolve(process.env.MODELS_DIR ?? path.join(ROOT, 'models'));
+  const needed = dtypes.flatMap((d) => (d === 'fp32-encoder' ? ['fp32', 'q8'] : [d]));
+  const missing = (await Promise.all(needed.map((d) => missingModelFiles(modelsDir, hubId, d)))).flat();
+  if (missing.length === 0) return { modelId: hubId, modelsDir, synthetic: false };
+  if (!known) fail(`${name}: not in MODELS_DIR and no synthetic preset by that name`);
+  const synthRoot = path.join(ROOT, '.cache/bench-models');
+  const modelId = `voicebot-synthetic/whisper-${name}`;
+  const dir = path.join(synthRoot, ...modelId.split('/'));
+  const synthDtypes = [...new Set(needed)] as Dtype[];
+  const absent = (await Promise.all(synthDtypes.map((d) => missingModelFiles(synthRoot, modelId, d)))).flat();
+  if (absent.length > 0) {
+    console.error(`synthesizing ${name} (${synthDtypes.join(', ')}) at real dimensions…`);
+    await synthesizeModel({ preset: name as Preset, out: dir, dtypes: synthDtypes });
+  }
+  return { modelId, modelsDir: synthRoot, synthetic: true };
+}
+
+const emulation = tierSpec ? new TierEmulation() : undefined;
+function cleanup(): void {
+  emulation?.undo();
+}
+if (emulation) {
+  const why = TierEmulation.available();
+  if (why) fail(`--tier: ${why}`);
+  process.on('exit', cleanup);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
+  emulation.apply(tierSpec!);
+}
+
+function runChild(input: MeasureInput): Promise<RunResult> {
+  const node = [process.execPath, '--import', 'tsx', path.join(ROOT, 'bench/measure.ts'), JSON.stringify(input)];
+  const command = cpus ? ['taskset', '-c', `0-${cpus - 1}`, ...node] : node;
+  return new Promise((resolve, reject) => {
+    const child = spawn(command[0]!, command.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    emulation?.adopt(child.pid!);
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+    child.on('exit', (code, signal) => {
+      const line = out.split('\n').find((l) => l.startsWith('RESULT '));
+      if (code === 0 && line) resolve(JSON.parse(line.slice('RESULT '.length)) as RunResult);
+      else reject(new Error(`exited with ${signal ?? code}${code === 137 || signal === 'SIGKILL' ? ' (killed: out of memory?)' : ''}`));
+    });
+  });
+}
+
+const appliedEmulation = emulation ? `${values.tier}: ${emulation.applied.join(', ')}, CPUs pinned to ${cpus}` : cpus ? `CPUs pinned to ${cpus}; memory limits not emulated` : 'host';
+const tier = describeTier({ cpus, memoryMb: tierSpec?.memoryMb, emulation: appliedEmulation });
+const corpus = corpusFiles(path.join(ROOT, '.cache/bench-corpus'), clipSpecs);
+console.error(`tier ${tier.name} (${tier.emulation}); ${models.join(', ')} × ${dtypes.join(', ')} × ${shapes.map((s) => `${s.workers}x${s.threads}`).join(', ')}`);
+
+const runs: RunResult[] = [];
+const failures: string[] = [];
+for (const model of models) {
+  const resolved = await resolveModel(model);
+  for (const dtype of dtypes) {
+    for (const shape of shapes) {
+      const label = `${model} ${dtype} ${shape.workers}x${shape.threads}`;
+      console.error(`measuring ${label}${resolved.synthetic ? ' (synthetic)' : ''}…`);
+      try {
+        runs.push(
+          await runChild({
+            model,
+            ...resolved,
+            dtype,
+            ...shape,
+            cpuArena: false,
+            clips: corpus.map(({ spec, file }) => ({ file, seconds: spec.seconds, language: spec.language })),
+            quick: values.quick,
+            fixedTokensPerSecond: resolved.synthetic ? tokensPerSecond : null,
+          }),
+        );
+      } catch (error) {
+        failures.push(`${label}: ${(error as Error).message}`);
+        console.error(`  ${label} failed: ${(error as Error).message}`);
+      }
+    }
+  }
+}
+
+const results: BenchResults = {
+  schema: 'voicebot-bench/1',
+  createdAt: new Date().toISOString(),
+  tier,
+  settings: { quick: values.quick, fixedTokensPerSecond: runs.some((r) => r.synthetic) ? tokensPerSecond : null },
+  runs,
+  reference: REFERENCE,
+};
+const errors = validateResults(results);
+const out = values.out ?? path.join(ROOT, 'bench/results', `${tier.name}-${results.createdAt.replace(/[:.]/g, '-')}.json`);
+mkdirSync(path.dirname(out), { recursive: true });
+writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+console.log(formatReport(results));
+for (const f of failures) console.log(`- failed: ${f}`);
+console.log(`\nresults: ${out}`);
+if (errors.length > 0) {
+  console.error(`the results do not match the schema:\n  ${errors.join('\n  ')}`);
+  process.exit(1);
+}
+process.exit(failures.length > 0 ? 1 : 0);
