@@ -9,6 +9,7 @@ import type { Segment, TranscribeRequest, TranscriptionResult, WorkerInit } from
 /** The parts of transformers.js's Whisper objects this module relies on. */
 interface WhisperParts {
   model: {
+    forward_params: string[];
     sessions: Record<string, { run(feeds: Record<string, unknown>): Promise<Record<string, unknown>> }>;
     generation_config: {
       decoder_start_token_id: number;
@@ -55,7 +56,11 @@ export class WhisperRunner {
         enableMemPattern: init.cpuArena,
       },
     });
-    return new WhisperRunner(asr as unknown as WhisperParts, performance.now() - started);
+    const parts = asr as unknown as WhisperParts;
+    // generate() keeps only kwargs named in forward_params, and encoder_outputs is not among them:
+    // without this it would run the encoder a second time for every window.
+    if (!parts.model.forward_params.includes('encoder_outputs')) parts.model.forward_params.push('encoder_outputs');
+    return new WhisperRunner(parts, performance.now() - started);
   }
 
   private get sampleRate(): number {
