@@ -15,6 +15,7 @@ export interface MeasureInput {
   modelsDir: string;
   synthetic: boolean;
   dtype: string;
+  memoryProfile: string;
   workers: number;
   threads: number;
   cpuArena: boolean;
@@ -130,6 +131,7 @@ async function measure(input: MeasureInput): Promise<RunResult> {
     modelId: input.modelId,
     synthetic: input.synthetic,
     dtype: input.dtype,
+    memoryProfile: input.memoryProfile,
     workers: input.workers,
     threads: input.threads,
     loadMs,

@@ -3,6 +3,7 @@ import type { BenchResults, RunResult } from './results.js';
 
 const fixed = (n: number, digits = 2) => n.toFixed(digits);
 const shape = (r: RunResult) => `${r.workers}×${r.threads}`;
+const dtype = (r: RunResult) => `${r.dtype} ${r.memoryProfile}`;
 const label = (r: RunResult) => `${r.model}${r.synthetic ? '*' : ''}`;
 
 /** RTF p50 of clips from 5 to 15 s: Whisper encodes a full 30-s window for each, so they cost the most per second. */
@@ -23,8 +24,8 @@ export function formatReport(results: BenchResults): string {
     '',
     '### Short voice notes (5–15 s): RTF p50 (worst of the lengths) and p95',
     table(
-      ['model', 'dtype', 'workers×threads', ...lengths.filter((s) => s <= 15).map((s) => `${s} s p50 / p95`)],
-      results.runs.map((r) => [label(r), r.dtype, shape(r), ...lengths.filter((s) => s <= 15).map((s) => {
+      ['model', 'dtype memory', 'workers×threads', ...lengths.filter((s) => s <= 15).map((s) => `${s} s p50 / p95`)],
+      results.runs.map((r) => [label(r), dtype(r), shape(r), ...lengths.filter((s) => s <= 15).map((s) => {
         const c = r.clips.find((x) => x.seconds === s);
         return c ? `${fixed(c.rtf.p50)} / ${fixed(c.rtf.p95)}` : '–';
       })]),
@@ -32,10 +33,10 @@ export function formatReport(results: BenchResults): string {
     '',
     '### All lengths: RTF p50 (max), encoder ms per 30-s window, decoder ms per token',
     table(
-      ['model', 'dtype', 'w×t', ...lengths.map((s) => `${s} s`), 'enc ms/window', 'dec ms/token'],
+      ['model', 'dtype memory', 'w×t', ...lengths.map((s) => `${s} s`), 'enc ms/window', 'dec ms/token'],
       results.runs.map((r) => {
         const mid = r.clips.find((c) => c.seconds === 30) ?? r.clips.at(-1)!;
-        return [label(r), r.dtype, shape(r), ...lengths.map((s) => {
+        return [label(r), dtype(r), shape(r), ...lengths.map((s) => {
           const c = r.clips.find((x) => x.seconds === s);
           return c ? `${fixed(c.rtf.p50)} (${fixed(c.rtf.max)})` : '–';
         }), fixed(mid.encoderMsPerWindow, 0), fixed(mid.decoderMsPerToken, 1)];
@@ -44,9 +45,9 @@ export function formatReport(results: BenchResults): string {
     '',
     '### Memory (process RSS, MB, worker threads included), load and throughput',
     table(
-      ['model', 'dtype', 'w×t', 'import', 'loaded', 'first note', 'steady', 'peak', 'swap in/out pages', 'major faults', 'load s', 'cold start s', 'audio s per wall s', 'queue wait p50 s'],
+      ['model', 'dtype memory', 'w×t', 'import', 'loaded', 'first note', 'steady', 'peak', 'swap in/out pages', 'major faults', 'load s', 'cold start s', 'audio s per wall s', 'queue wait p50 s'],
       results.runs.map((r) => [
-        label(r), r.dtype, shape(r),
+        label(r), dtype(r), shape(r),
         fixed(r.memory.importMb, 0), fixed(r.memory.loadedMb, 0), fixed(r.memory.firstNoteMb, 0), fixed(r.memory.steadyMb, 0), fixed(r.memory.peakMb, 0),
         `${r.swap.pswpin}/${r.swap.pswpout}`, String(r.swap.majorFaults),
         fixed(r.loadMs / 1000, 1), fixed(r.coldStartMs / 1000, 1),

@@ -30,6 +30,8 @@ export interface RunResult {
   synthetic: boolean;
   /** q8 (hub `_quantized`: uint8 encoder, int8 decoder), int8, or fp32-encoder+q8-decoder. */
   dtype: string;
+  /** lean: arena off + MALLOC_MMAP_THRESHOLD_=131072; default: arena off; fast: onnxruntime's arena on. */
+  memoryProfile: string;
   workers: number;
   threads: number;
   /** Creating the pool: every worker loading the model. */
@@ -105,6 +107,7 @@ const SCHEMA: Shape = {
       modelId: 'string',
       synthetic: 'boolean',
       dtype: 'string',
+      memoryProfile: 'string',
       workers: 'number',
       threads: 'number',
       loadMs: 'number',

@@ -1,7 +1,7 @@
 // npm run bench -- [--quick] [--models base,small] [--shapes 1x1,1x2,2x1] [--dtypes q8,int8,fp32-encoder]
 //                  [--clips 5,9,15,30,60,180] [--cpus N | --tier 1gb-swap-1vcpu] [--out file.json]
 // RTF and memory of the real pipeline (ffmpeg decode + worker pool + int8 Whisper) on this machine.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,12 @@ import { describeTier, parseTier, TierEmulation } from './tier.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BENCH_DTYPES = ['q8', 'int8', 'fp32-encoder'] as const;
+/** What each memory profile sets: onnxruntime's arena, and glibc's mmap threshold (env, at process start). */
+export const MEMORY_PROFILES: Record<string, { cpuArena: boolean; env: Record<string, string> }> = {
+  lean: { cpuArena: false, env: { MALLOC_MMAP_THRESHOLD_: '131072' } },
+  default: { cpuArena: false, env: {} },
+  fast: { cpuArena: true, env: {} },
+};
 /** Synthetic weights never stop on their own: decode this many tokens per second of audio. */
 const DEFAULT_TOKENS_PER_SECOND = 3;
 
@@ -26,6 +32,7 @@ const usage = `npm run bench -- [options]
   --models LIST           tiny,base,small,medium or hub ids (default base,small)
   --shapes LIST           workers x threads, e.g. 1x1,1x2,2x1 (default: those that fit the vCPUs)
   --dtypes LIST           ${BENCH_DTYPES.join(', ')} (default q8)
+  --memory LIST           ${Object.keys(MEMORY_PROFILES).join(', ')} (default lean,fast): see README, Memory
   --clips LIST            seconds from ${CORPUS.map((c) => c.seconds).join(',')} (default all)
   --tokens-per-second N   fixed decode budget for synthetic models (default ${DEFAULT_TOKENS_PER_SECOND})
   --cpus N                pin the measuring processes to N CPUs (memory limits are not emulated)
@@ -39,6 +46,7 @@ const { values } = parseArgs({
     models: { type: 'string' },
     shapes: { type: 'string' },
     dtypes: { type: 'string', default: 'q8' },
+    memory: { type: 'string' },
     clips: { type: 'string' },
     'tokens-per-second': { type: 'string', default: String(DEFAULT_TOKENS_PER_SECOND) },
     cpus: { type: 'string' },
@@ -73,6 +81,8 @@ const shapes = (values.shapes ?? (values.quick ? `1x${Math.min(2, available)}` :
 if (shapes.length === 0) fail(`--shapes: none fits ${available} vCPU(s)`);
 const dtypes = values.dtypes.split(',');
 for (const d of dtypes) if (!(BENCH_DTYPES as readonly string[]).includes(d)) fail(`--dtypes: unknown ${d}`);
+const memoryProfiles = (values.memory ?? (values.quick ? 'lean' : 'lean,fast')).split(',');
+for (const m of memoryProfiles) if (!MEMORY_PROFILES[m]) fail(`--memory: unknown profile ${m}`);
 const clipSeconds = values.clips ? values.clips.split(',').map(Number) : values.quick ? [5, 9, 15] : CORPUS.map((c) => c.seconds);
 const clipSpecs = CORPUS.filter((c) => clipSeconds.includes(c.seconds));
 if (clipSpecs.length === 0) fail('--clips: none of those lengths is in the corpus');
@@ -111,11 +121,12 @@ if (emulation) {
   emulation.apply(tierSpec!);
 }
 
-function runChild(input: MeasureInput): Promise<RunResult> {
-  const node = [process.execPath, '--import', 'tsx', path.join(ROOT, 'bench/measure.ts'), JSON.stringify(input)];
+/** Measures compiled code, as production runs it: tsx would add its own memory to every figure. */
+function runChild(input: MeasureInput, env: Record<string, string>): Promise<RunResult> {
+  const node = [process.execPath, path.join(ROOT, 'dist/bench/measure.js'), JSON.stringify(input)];
   const command = cpus ? ['taskset', '-c', `0-${cpus - 1}`, ...node] : node;
   return new Promise((resolve, reject) => {
-    const child = spawn(command[0]!, command.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(command[0]!, command.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
     emulation?.adopt(child.pid!);
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
@@ -129,6 +140,7 @@ function runChild(input: MeasureInput): Promise<RunResult> {
 
 const appliedEmulation = emulation ? `${values.tier}: ${emulation.applied.join(', ')}, CPUs pinned to ${cpus}` : cpus ? `CPUs pinned to ${cpus}; memory limits not emulated` : 'host';
 const tier = describeTier({ cpus, memoryMb: tierSpec?.memoryMb, emulation: appliedEmulation });
+execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
 const corpus = corpusFiles(path.join(ROOT, '.cache/bench-corpus'), clipSpecs);
 console.error(`tier ${tier.name} (${tier.emulation}); ${models.join(', ')} × ${dtypes.join(', ')} × ${shapes.map((s) => `${s.workers}x${s.threads}`).join(', ')}`);
 
@@ -137,25 +149,28 @@ const failures: string[] = [];
 for (const model of models) {
   const resolved = await resolveModel(model);
   for (const dtype of dtypes) {
-    for (const shape of shapes) {
-      const label = `${model} ${dtype} ${shape.workers}x${shape.threads}`;
-      console.error(`measuring ${label}${resolved.synthetic ? ' (synthetic)' : ''}…`);
-      try {
-        runs.push(
-          await runChild({
+    for (const memoryProfile of memoryProfiles) {
+      for (const shape of shapes) {
+        const label = `${model} ${dtype} ${memoryProfile} ${shape.workers}x${shape.threads}`;
+        console.error(`measuring ${label}${resolved.synthetic ? ' (synthetic)' : ''}…`);
+        const profile = MEMORY_PROFILES[memoryProfile]!;
+        try {
+          const input: MeasureInput = {
             model,
             ...resolved,
             dtype,
+            memoryProfile,
             ...shape,
-            cpuArena: false,
+            cpuArena: profile.cpuArena,
             clips: corpus.map(({ spec, file }) => ({ file, seconds: spec.seconds, language: spec.language })),
             quick: values.quick,
             fixedTokensPerSecond: resolved.synthetic ? tokensPerSecond : null,
-          }),
-        );
-      } catch (error) {
-        failures.push(`${label}: ${(error as Error).message}`);
-        console.error(`  ${label} failed: ${(error as Error).message}`);
+          };
+          runs.push(await runChild(input, profile.env));
+        } catch (error) {
+          failures.push(`${label}: ${(error as Error).message}`);
+          console.error(`  ${label} failed: ${(error as Error).message}`);
+        }
       }
     }
   }

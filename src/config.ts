@@ -32,6 +32,11 @@ export interface Config {
   asrThreads: number;
   /** onnxruntime's CPU arena: faster by 5–10%, but ~40% more peak memory per worker. */
   asrCpuArena: boolean;
+  /**
+   * glibc's MALLOC_MMAP_THRESHOLD_, read by the C library at process start (not by the bot):
+   * validated and logged here so the operator sees which memory profile runs.
+   */
+  mallocMmapThreshold?: number;
   /** Recycle a worker after this many jobs (0: never). */
   workerMaxJobs: number;
   /** Recycle a worker once process RSS exceeds this after a job (0: never). */
@@ -169,6 +174,7 @@ export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigO
     asrWorkers: shape.workers,
     asrThreads: shape.threads,
     asrCpuArena: r.boolean('ASR_CPU_ARENA', false),
+    mallocMmapThreshold: r.optionalInteger('MALLOC_MMAP_THRESHOLD_', 0, 32 * 2 ** 20),
     workerMaxJobs: r.integer('WORKER_MAX_JOBS', 500, 0),
     workerRecycleRssMb: r.integer('WORKER_RECYCLE_RSS_MB', 0, 0),
     maxAudioSeconds: r.integer('MAX_AUDIO_SECONDS', 600, 1, 24 * 3600),

@@ -73,6 +73,8 @@ log.info(
     modelReason: config.modelReason,
     workers: config.asrWorkers,
     threads: config.asrThreads,
+    cpuArena: config.asrCpuArena,
+    mallocMmapThreshold: config.mallocMmapThreshold ?? 'glibc default (dynamic)',
     vcpus: vcpus(),
     memoryLimitMb: memoryLimitMb(),
     database: config.databasePath,
