@@ -18,6 +18,14 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
+# For docker-compose.bench.yml: the dev dependencies, espeak-ng for the corpus, ffmpeg.
+FROM build AS bench
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ffmpeg espeak-ng \
+ && rm -rf /var/lib/apt/lists/*
+COPY bench ./bench
+CMD ["npm", "run", "bench", "--", "--quick"]
+
 FROM node:20-bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ffmpeg tini ca-certificates \

@@ -2,7 +2,7 @@
 // reproducibly with espeak-ng and ffmpeg. The recipe is committed; the audio is generated.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
 const TEXTS = {
@@ -60,6 +60,3 @@ export function corpusFiles(dir: string, clips: readonly ClipSpec[] = CORPUS): {
   });
 }
 
-export function readClip(file: string): Buffer {
-  return readFileSync(file);
-}

@@ -33,7 +33,7 @@ function distribution(values: number[]): Distribution {
 }
 
 /** The dtype names the bench uses, as transformers.js takes them. */
-export function modelDtype(dtype: string): ModelDtype {
+function modelDtype(dtype: string): ModelDtype {
   return dtype === 'fp32-encoder' ? { encoder_model: 'fp32', decoder_model_merged: MODEL_DTYPE } : dtype;
 }
 

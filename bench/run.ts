@@ -19,7 +19,7 @@ import { describeTier, parseTier, TierEmulation } from './tier.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BENCH_DTYPES = ['q8', 'int8', 'fp32-encoder'] as const;
 /** What each memory profile sets: onnxruntime's arena, and glibc's mmap threshold (env, at process start). */
-export const MEMORY_PROFILES: Record<string, { cpuArena: boolean; env: Record<string, string> }> = {
+const MEMORY_PROFILES: Record<string, { cpuArena: boolean; env: Record<string, string> }> = {
   lean: { cpuArena: false, env: { MALLOC_MMAP_THRESHOLD_: '131072' } },
   default: { cpuArena: false, env: {} },
   fast: { cpuArena: true, env: {} },

@@ -16,7 +16,7 @@ export function cpuModel(): string {
   return os.cpus()[0]?.model.trim() ?? 'unknown';
 }
 
-export function tierName(memoryMb: number, swapMb: number, cpus: number): string {
+function tierName(memoryMb: number, swapMb: number, cpus: number): string {
   const gb = Math.max(1, Math.round(memoryMb / 1024));
   return `${gb}gb${swapMb > 0 ? '-swap' : ''}-${cpus}vcpu`;
 }

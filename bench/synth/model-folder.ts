@@ -32,7 +32,7 @@ const SPECS: Record<Preset, PresetSpec> = {
   medium: { meta: 'whisper-small', override: { d_model: 1024, encoder_layers: 24, decoder_layers: 24, heads: 16 } },
 };
 
-export function defaultMetaRoot(): string {
+function defaultMetaRoot(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
   return process.env.WHISPER_META_DIR ?? path.resolve(here, '../../../shared/whisper-meta');
 }

@@ -21,7 +21,7 @@ export const MODEL_CATALOG: readonly ModelSpec[] = [
 export const BOT_BASELINE_MB = 120;
 
 /** Files the ASR worker loads, beside the two ONNX files of the chosen dtype. */
-export const MODEL_METADATA_FILES = [
+const MODEL_METADATA_FILES = [
   'config.json',
   'generation_config.json',
   'preprocessor_config.json',
@@ -31,7 +31,7 @@ export const MODEL_METADATA_FILES = [
 
 export const MODEL_DTYPE = 'q8';
 
-export function onnxFiles(dtype: string = MODEL_DTYPE): string[] {
+function onnxFiles(dtype: string = MODEL_DTYPE): string[] {
   const suffix = dtype === 'q8' ? '_quantized' : dtype === 'fp32' ? '' : `_${dtype}`;
   return [`onnx/encoder_model${suffix}.onnx`, `onnx/decoder_model_merged${suffix}.onnx`];
 }

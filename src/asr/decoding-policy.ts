@@ -1,10 +1,10 @@
 // Pure: how long audio is cut into Whisper windows, and how many tokens a window may produce.
 
-export const CHUNK_SECONDS = 30;
+const CHUNK_SECONDS = 30;
 /** Overlap on each side of a window, as transformers.js's pipeline uses (chunk / 6). */
-export const STRIDE_SECONDS = 5;
+const STRIDE_SECONDS = 5;
 /** Whisper's decoder holds 448 positions; 4 go to the prompt. */
-export const MAX_TOKENS_PER_WINDOW = 440;
+const MAX_TOKENS_PER_WINDOW = 440;
 /**
  * Fast speech runs ~4 tokens/s in English and ~8 in Russian (Cyrillic takes more BPE pieces);
  * past this a window is looping, not transcribing.

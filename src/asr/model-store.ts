@@ -70,7 +70,7 @@ async function present(file: string): Promise<boolean> {
   }
 }
 
-export function modelDir(modelsDir: string, modelId: string): string {
+function modelDir(modelsDir: string, modelId: string): string {
   return path.join(modelsDir, ...modelId.split('/'));
 }
 

@@ -3,11 +3,11 @@
 
 const FRAME_SECONDS = 0.03;
 /** -40 dBFS: quieter than any voice note spoken into a phone, louder than a quiet room's hiss. */
-export const VOICED_FRAME_RMS = 0.01;
+const VOICED_FRAME_RMS = 0.01;
 /** Less than this much voiced audio is answered with "no speech detected". */
-export const MIN_VOICED_SECONDS = 0.2;
+const MIN_VOICED_SECONDS = 0.2;
 
-export function frameRms(samples: Float32Array, start: number, end: number): number {
+function frameRms(samples: Float32Array, start: number, end: number): number {
   let sum = 0;
   for (let i = start; i < end; i++) {
     const s = samples[i]!;
@@ -16,7 +16,7 @@ export function frameRms(samples: Float32Array, start: number, end: number): num
   return end > start ? Math.sqrt(sum / (end - start)) : 0;
 }
 
-export function voicedSeconds(samples: Float32Array, sampleRate: number): number {
+function voicedSeconds(samples: Float32Array, sampleRate: number): number {
   const frame = Math.max(1, Math.round(FRAME_SECONDS * sampleRate));
   let voicedFrames = 0;
   for (let start = 0; start < samples.length; start += frame) {

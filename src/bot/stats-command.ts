@@ -41,7 +41,7 @@ function statusLine(label: string, s: PeriodStats): string {
   return `${label}: ${parts.length ? parts.join(', ') : 'no jobs'}; ${s.audioMinutes.toFixed(1)} audio min; ${s.cacheHits} from cache`;
 }
 
-export function formatStats(live: LiveFigures, periods: [string, PeriodStats][]): string {
+function formatStats(live: LiveFigures, periods: [string, PeriodStats][]): string {
   const [label, main] = periods[0]!;
   const lines = [
     `voicebot ${live.version}, up ${duration(live.uptimeSeconds)}`,

@@ -46,7 +46,7 @@ export interface PipelineDeps {
 }
 
 /** A job gets this many attempts at retryable failures (download, worker, reply) before it fails. */
-export const MAX_ATTEMPTS = 3;
+const MAX_ATTEMPTS = 3;
 
 export class JobPipeline {
   constructor(private readonly deps: PipelineDeps) {}

@@ -14,7 +14,7 @@ function readNumber(file: string): number | undefined {
 }
 
 /** The cgroup memory limit in bytes, if one is set below the host's RAM. */
-export function cgroupMemoryLimitBytes(): number | undefined {
+function cgroupMemoryLimitBytes(): number | undefined {
   const limit = readNumber('/sys/fs/cgroup/memory.max') ?? readNumber('/sys/fs/cgroup/memory/memory.limit_in_bytes');
   return limit !== undefined && limit < os.totalmem() ? limit : undefined;
 }

@@ -1,5 +1,5 @@
 // Starts, stops, crashes and worker deaths, kept in SQLite so a restart loop is never a mystery.
-import { and, count, desc, eq, gte, inArray } from 'drizzle-orm';
+import { desc, inArray } from 'drizzle-orm';
 import type { Db } from './database.js';
 import { lifecycleEvents } from './schema.js';
 
@@ -22,9 +22,5 @@ export class LifecycleLog {
       .limit(1)
       .get();
     return last?.kind === 'start';
-  }
-
-  countSince(kind: LifecycleKind, since: number): number {
-    return this.db.select({ n: count() }).from(lifecycleEvents).where(and(eq(lifecycleEvents.kind, kind), gte(lifecycleEvents.at, since))).get()?.n ?? 0;
   }
 }

@@ -1,7 +1,6 @@
 import { sqliteTable, integer, real, text, index, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 export const JOB_STATUSES = ['queued', 'processing', 'done', 'failed'] as const;
-export type JobStatus = (typeof JOB_STATUSES)[number];
 
 export const MEDIA_KINDS = ['voice', 'audio', 'video_note', 'video', 'document'] as const;
 export type MediaKind = (typeof MEDIA_KINDS)[number];
