@@ -55,6 +55,20 @@ describe('long audio', () => {
   });
 });
 
+describe('worker recycling', () => {
+  it('replaces a worker after its job quota, without losing the next job', async () => {
+    const pool = new AsrPool({ size: 1, init: { modelId: TEST_MODEL_ID, modelsDir: await cachedModelsRoot(), dtype: 'q8', threads: 1, cpuArena: false }, maxTasksPerWorker: 2, recycleRssMb: 0 });
+    pools.push(pool);
+    await pool.start();
+    const exits: string[] = [];
+    pool.on('worker_exit', (e) => exits.push(e.reason));
+    const ids: number[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await pool.transcribe(audio(2), request({ language: 'en' }))).workerId);
+    expect(ids).toEqual([1, 1, 2]);
+    expect(exits).toEqual(['recycled']);
+  });
+});
+
 describe('a worker that dies', () => {
   it('is replaced, and its job completes on the fresh worker', async () => {
     const workers: Worker[] = [];
@@ -69,5 +83,20 @@ describe('a worker that dies', () => {
     expect(workerId).toBe(2);
     expect(result.text.length).toBeGreaterThan(0);
     expect(workers).toHaveLength(2);
+  });
+
+  it('a note that kills the fresh worker too is failed for good, not retried again', async () => {
+    const workers: Worker[] = [];
+    const pool = await startPool(TEST_MODEL_ID, await cachedModelsRoot(), (w) => workers.push(w));
+    const job = pool.transcribe(audio(20), request({ language: 'en' }));
+    const outcome = job.catch((e: unknown) => e);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await workers[0]!.terminate();
+    for (let waited = 0; !(workers.length === 2 && pool.busyWorkers === 1); waited += 20) {
+      if (waited > 30_000) throw new Error('the fresh worker never took the job');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await workers[1]!.terminate();
+    expect(await outcome).toMatchObject({ code: 'asr_crashed', retryable: false });
   });
 });

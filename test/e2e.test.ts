@@ -71,6 +71,7 @@ describe('a voice note in, its transcript out', () => {
     ['a header that claims a huge duration', () => ({ bytes: speechOgg('huge', 3), duration: 10_000_000 }), /longer than 2 min/],
     ['a 2-hour file of silence that claims to be short', () => ({ bytes: silenceOgg(7200), duration: 5 }), /longer than 2 min/],
     ['audio over MAX_AUDIO_SECONDS that claims to be short', () => ({ bytes: speechOgg('Long audio that says it is short.', 125), duration: 5 }), /longer than 2 min/],
+    ['a voice note sent two hours ago, seen only now (after downtime)', () => ({ bytes: speechOgg('Old news.', 2), duration: 2, date: Math.floor(Date.now() / 1000) - 7200 }), /offline when you sent this/],
   ];
   badInputs.forEach(([name, make, expected], i) => {
     it(`answers ${name} with a clear reply and stays up`, async () => {

@@ -179,7 +179,7 @@ export class AsrPool extends EventEmitter<PoolEvents> {
     if (task) {
       task.attempts++;
       if (task.attempts >= 2) {
-        task.reject(new JobError('asr_failed', `the ASR worker died twice on this audio (last: ${reason}, ${detail})`));
+        task.reject(new JobError('asr_crashed', `the ASR worker died twice on this audio (last: ${reason}, ${detail})`));
       } else {
         this.waiting.unshift(task);
       }

@@ -9,6 +9,8 @@ export const JOB_ERROR_CODES = [
   'no_speech',
   'download_failed',
   'asr_failed',
+  /** The audio killed two workers in a row: retrying it would only kill more. */
+  'asr_crashed',
   'reply_failed',
   'stale',
   'queue_full',

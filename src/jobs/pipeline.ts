@@ -61,7 +61,9 @@ export class JobPipeline {
     };
     let file: string | undefined;
     try {
-      await channel.working(job);
+      await channel.working(job).catch((error: Error) => {
+        throw new JobError('reply_failed', `showing progress failed: ${error.message}`);
+      });
 
       let started = performance.now();
       file = await channel.download(job, this.deps.maxFileMb * 2 ** 20);
