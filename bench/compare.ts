@@ -53,7 +53,8 @@ if (values.svg) {
   const models = [...new Set(files.flatMap((f) => f.runs.map((r) => r.model)))];
   const bars = models.flatMap((model) => files.map((f, t) => ({ model, tier: t, run: bestByModel(f).get(model) })));
   const maxRtf = Math.max(ref.rtf, ...bars.map((b) => (b.run ? shortNoteRtf(b.run)! : 0))) * 1.1;
-  const width = 120 + models.length * (files.length * 34 + 30);
+  // Wide enough for the bars, the legend (170 px a tier) and the title.
+  const width = Math.max(660, 120 + models.length * (files.length * 34 + 30), 80 + tiers.length * 170);
   const height = 320;
   const plotTop = 30;
   const plotBottom = height - 70;
