@@ -63,7 +63,7 @@ process.on('unhandledRejection', (reason) => {
 
 if (lifecycle.previousRunWasUnclean()) {
   lifecycle.record('unclean_exit');
-  log.warn('the previous run ended without a clean stop: it crashed, was OOM-killed (exit 137) or lost power');
+  log.warn('the previous run ended without a clean stop: it was killed (OOM kill: exit 137, SIGKILL) or the machine lost power');
 }
 lifecycle.record('start', { version: VERSION, model: config.modelId, pid: process.pid });
 log.info(

@@ -70,7 +70,7 @@ describe('lifecycle', () => {
       await h.startBot();
       await h.bot.stop('SIGKILL');
       await h.startBot();
-      await h.bot.waitForLog((l) => l.level === 40 && /previous run ended without a clean stop/.test(l.msg));
+      await h.bot.waitForLog((l) => l.level === 40 && /previous run ended without a clean stop: it was killed/.test(l.msg));
       const kinds = h.query<{ kind: string }>('SELECT kind FROM lifecycle_events ORDER BY id').map((r) => r.kind);
       expect(kinds).toEqual(['start', 'unclean_exit', 'start']);
     } finally {

@@ -12,12 +12,12 @@ export class LifecycleLog {
     this.db.insert(lifecycleEvents).values({ at, kind, detail: JSON.stringify(detail) }).run();
   }
 
-  /** True when the previous run started and never recorded a clean stop: it crashed or was killed. */
+  /** True when the previous run started and recorded neither a stop nor a crash: it was killed (OOM, power). */
   previousRunWasUnclean(): boolean {
     const last = this.db
       .select({ kind: lifecycleEvents.kind })
       .from(lifecycleEvents)
-      .where(inArray(lifecycleEvents.kind, ['start', 'stop']))
+      .where(inArray(lifecycleEvents.kind, ['start', 'stop', 'crash']))
       .orderBy(desc(lifecycleEvents.id))
       .limit(1)
       .get();
