@@ -4,21 +4,23 @@ export interface ModelSpec {
   name: string;
   hubId: string;
   /**
-   * Peak RSS in MB that one worker adds while transcribing with the q8 files and onnxruntime's
-   * CPU arena off (the default). Measured with `npm run bench` at the real dimensions; see README.
+   * Peak RSS in MB that one worker adds while transcribing, with the q8 files and the lean memory
+   * profile: `npm run bench` on this project's machine (synthetic weights at the real dimensions,
+   * bench/results/host-lean.json, peak less the 55 MB the process has before any worker).
+   * medium was not measured: estimated from small by its weight size.
    */
   workerPeakMb: number;
 }
 
 export const MODEL_CATALOG: readonly ModelSpec[] = [
-  { name: 'tiny', hubId: 'Xenova/whisper-tiny', workerPeakMb: 250 },
-  { name: 'base', hubId: 'Xenova/whisper-base', workerPeakMb: 450 },
-  { name: 'small', hubId: 'Xenova/whisper-small', workerPeakMb: 1_100 },
-  { name: 'medium', hubId: 'Xenova/whisper-medium', workerPeakMb: 2_900 },
+  { name: 'tiny', hubId: 'Xenova/whisper-tiny', workerPeakMb: 300 },
+  { name: 'base', hubId: 'Xenova/whisper-base', workerPeakMb: 490 },
+  { name: 'small', hubId: 'Xenova/whisper-small', workerPeakMb: 820 },
+  { name: 'medium', hubId: 'Xenova/whisper-medium', workerPeakMb: 2_100 },
 ];
 
-/** What the bot process costs without any model: Node, grammY, SQLite, ffmpeg pipes. */
-export const BOT_BASELINE_MB = 120;
+/** The bot's main thread with every module, the database and metrics, before any worker: 75 MB measured. */
+export const BOT_BASELINE_MB = 80;
 
 /** Files the ASR worker loads, beside the two ONNX files of the chosen dtype. */
 const MODEL_METADATA_FILES = [
