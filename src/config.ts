@@ -122,6 +122,15 @@ function resolveModel(r: EnvReader, machine: MachineFacts, workers: number): { m
   );
 }
 
+/** glibc reads an empty value as 0, which mmaps every allocation: refuse it rather than crawl. */
+function mallocMmapThreshold(env: Env, r: EnvReader): number | undefined {
+  const name = 'MALLOC_MMAP_THRESHOLD_';
+  if (name in env && env[name]?.trim() === '') {
+    throw new ConfigError(name, 'is set but empty, which glibc reads as 0 (every allocation mmapped): remove the variable or give a size such as 131072');
+  }
+  return r.optionalInteger(name, 4096, 32 * 2 ** 20);
+}
+
 export interface LoadConfigOptions {
   /** The bot token is only needed to run the bot, not to transcribe files or pull models. */
   requireToken: boolean;
@@ -174,7 +183,7 @@ export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigO
     asrWorkers: shape.workers,
     asrThreads: shape.threads,
     asrCpuArena: r.boolean('ASR_CPU_ARENA', false),
-    mallocMmapThreshold: r.optionalInteger('MALLOC_MMAP_THRESHOLD_', 0, 32 * 2 ** 20),
+    mallocMmapThreshold: mallocMmapThreshold(env, r),
     workerMaxJobs: r.integer('WORKER_MAX_JOBS', 500, 0),
     workerRecycleRssMb: r.integer('WORKER_RECYCLE_RSS_MB', 0, 0),
     maxAudioSeconds: r.integer('MAX_AUDIO_SECONDS', 600, 1, 24 * 3600),

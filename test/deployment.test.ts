@@ -83,7 +83,7 @@ describe('documentation', () => {
     const example = read('.env.example');
     const readme = read('README.md');
     for (const name of configVariables) {
-      expect(example, name).toMatch(new RegExp(`^${name}=`, 'm'));
+      expect(example, name).toMatch(new RegExp(`^#?${name}=`, 'm'));
       expect(readme, name).toContain(`\`${name}\``);
     }
   });

@@ -143,6 +143,8 @@ describe('configuration', () => {
     [{ ...env, LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ ...env, ASR_CPU_ARENA: 'maybe' }, 'ASR_CPU_ARENA'],
     [{ ...env, WEBHOOK_URL: 'https://bot.example' }, 'WEBHOOK_SECRET'],
+    [{ ...env, MALLOC_MMAP_THRESHOLD_: '' }, 'MALLOC_MMAP_THRESHOLD_'],
+    [{ ...env, MALLOC_MMAP_THRESHOLD_: '0' }, 'MALLOC_MMAP_THRESHOLD_'],
   ])('stops on %o naming %s', (bad, variable) => {
     try {
       loadConfig(bad, machine);
