@@ -11,15 +11,20 @@ if (values.help || positionals.length === 0) {
   process.exit(values.help ? 0 : 2);
 }
 
-const files = positionals.map((file) => {
+/** One column per tier: files of the same tier (say, one run per model) are merged. */
+const files: BenchResults[] = [];
+for (const file of positionals) {
   const data = JSON.parse(readFileSync(file, 'utf8')) as unknown;
   const errors = validateResults(data);
   if (errors.length) {
     console.error(`${file} is not a bench results file:\n  ${errors.join('\n  ')}`);
     process.exit(1);
   }
-  return data as BenchResults;
-});
+  const results = data as BenchResults;
+  const sameTier = files.find((f) => f.tier.name === results.tier.name);
+  if (sameTier) sameTier.runs.push(...results.runs);
+  else files.push(results);
+}
 
 const configKey = (r: RunResult) => `${r.model}${r.synthetic ? '*' : ''} ${r.dtype} ${r.memoryProfile} ${r.workers}×${r.threads}`;
 const tiers = files.map((f) => f.tier.name);
