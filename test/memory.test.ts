@@ -1,5 +1,6 @@
 // Memory stays flat over many voice notes: a leak test, not a timing.
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cachedModelsRoot, REPO, TEST_MODEL_ID } from './support/test-model.js';
@@ -7,9 +8,10 @@ import { cachedModelsRoot, REPO, TEST_MODEL_ID } from './support/test-model.js';
 describe('memory over 200 voice notes', () => {
   it('does not grow: the last 100 notes peak within 5% (and 25 MB) of the first 100', async () => {
     const root = await cachedModelsRoot();
-    const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(REPO, 'test/support/leak-probe.ts'), root, TEST_MODEL_ID, '200'], {
+    // Asynchronously: a synchronous child would block this test worker's event loop for minutes.
+    const { stdout: out } = await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(REPO, 'test/support/leak-probe.ts'), root, TEST_MODEL_ID, '200'], {
       cwd: REPO,
-      // The lean profile, as docker-compose.prod.yml runs it on small VPSes.
+      // The lean profile: the one that must return memory to the OS between notes.
       env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072' },
       encoding: 'utf8',
     });

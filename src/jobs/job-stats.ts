@@ -55,17 +55,27 @@ export class JobStats {
       .where(inPeriod)
       .get();
 
-    const groups = new Map<string, number[]>();
-    for (const row of this.db.select({ model: jobs.model, kind: jobs.mediaKind, rtf: jobs.rtf }).from(jobs).where(and(inPeriod, isNotNull(jobs.rtf))).all()) {
-      const key = `${row.model}\u0000${row.kind}`;
-      let list = groups.get(key);
-      if (!list) groups.set(key, (list = []));
-      list.push(row.rtf!);
-    }
-    const rtf = [...groups].map(([key, values]) => {
-      const [model, mediaKind] = key.split('\u0000') as [string, string];
-      return { model, mediaKind, rtf: percentiles(values) };
-    });
+    // Nearest-rank percentiles: per model and media kind, the k-th RTF is an OFFSET into the
+    // covering index on (model, media_kind, rtf, created_at), so no row list leaves SQLite.
+    const measured = and(isNotNull(jobs.rtf), inPeriod);
+    const rtf = this.db
+      .select({ model: jobs.model, mediaKind: jobs.mediaKind, n: count() })
+      .from(jobs)
+      .where(measured)
+      .groupBy(jobs.model, jobs.mediaKind)
+      .all()
+      .map(({ model, mediaKind, n }) => {
+        const rank = (q: number) =>
+          this.db
+            .select({ rtf: jobs.rtf })
+            .from(jobs)
+            .where(and(eq(jobs.model, model!), eq(jobs.mediaKind, mediaKind), measured))
+            .orderBy(jobs.rtf)
+            .limit(1)
+            .offset(Math.max(0, Math.ceil(q * n) - 1))
+            .get()?.rtf ?? 0;
+        return { model: model ?? 'unknown', mediaKind, rtf: { p50: rank(0.5), p95: rank(0.95), n } };
+      });
 
     const audioSum = sql<number>`SUM(${jobs.audioSeconds})`;
     const topUsers = this.db

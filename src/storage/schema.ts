@@ -63,6 +63,8 @@ export const jobs = sqliteTable(
     // Covers /stats' count by status over a period without touching the table.
     index('jobs_created_status').on(t.createdAt, t.status),
     index('jobs_user_created').on(t.userId, t.createdAt),
+    // /stats' RTF percentiles: the k-th RTF of a model and media kind is an OFFSET into this index.
+    index('jobs_model_kind_rtf').on(t.model, t.mediaKind, t.rtf, t.createdAt),
   ],
 );
 

@@ -1,0 +1,1 @@
+CREATE INDEX `jobs_model_kind_rtf` ON `jobs` (`model`,`media_kind`,`rtf`,`created_at`);
