@@ -79,11 +79,6 @@ export class AsrPool extends EventEmitter<PoolEvents> {
     return this.options.init.threads;
   }
 
-  /** Tasks waiting for a free worker. */
-  get backlog(): number {
-    return this.waiting.length;
-  }
-
   get busyWorkers(): number {
     return [...this.slots.values()].filter((s) => s.task).length;
   }
