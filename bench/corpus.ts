@@ -32,7 +32,8 @@ export const CORPUS: readonly ClipSpec[] = [
 
 export const OPUS_VOICE_NOTE = ['-ac', '1', '-ar', '48000', '-c:a', 'libopus', '-b:a', '32k', '-f', 'ogg'];
 
-function ffmpeg(args: string[]): void {
+/** ffmpeg quietly, overwriting its output; throws with ffmpeg's stderr on failure. */
+export function runFfmpeg(args: string[]): void {
   execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
@@ -40,7 +41,7 @@ function ffmpeg(args: string[]): void {
 export function speechVoiceNote(text: string, seconds: number, voice: string, target: string): void {
   const wav = `${target}.wav`;
   execFileSync('espeak-ng', ['-v', voice, '-s', '150', '-w', wav, text]);
-  ffmpeg(['-stream_loop', '-1', '-i', wav, '-t', String(seconds), ...OPUS_VOICE_NOTE, target]);
+  runFfmpeg(['-stream_loop', '-1', '-i', wav, '-t', String(seconds), ...OPUS_VOICE_NOTE, target]);
   rmSync(wav, { force: true });
 }
 

@@ -12,8 +12,8 @@ const audio = (seconds: number) => Float32Array.from({ length: seconds * 16000 }
 const request = (r: Partial<TranscribeRequest> = {}): TranscribeRequest => ({ language: null, task: 'transcribe', timestamps: false, ...r });
 
 const pools: AsrPool[] = [];
-async function startPool(modelId: string, modelsDir: string, onSpawn?: (w: Worker, id: number) => void): Promise<AsrPool> {
-  const pool = new AsrPool({ size: 1, init: { modelId, modelsDir, dtype: 'q8', threads: 1, cpuArena: false }, maxTasksPerWorker: 0, recycleRssMb: 0, onSpawn });
+async function startPool(modelId: string, modelsDir: string, onSpawn?: (w: Worker, id: number) => void, maxTasksPerWorker = 0): Promise<AsrPool> {
+  const pool = new AsrPool({ size: 1, init: { modelId, modelsDir, dtype: 'q8', threads: 1, cpuArena: false }, maxTasksPerWorker, recycleRssMb: 0, onSpawn });
   pools.push(pool);
   await pool.start();
   return pool;
@@ -57,9 +57,7 @@ describe('long audio', () => {
 
 describe('worker recycling', () => {
   it('replaces a worker after its job quota, without losing the next job', async () => {
-    const pool = new AsrPool({ size: 1, init: { modelId: TEST_MODEL_ID, modelsDir: await cachedModelsRoot(), dtype: 'q8', threads: 1, cpuArena: false }, maxTasksPerWorker: 2, recycleRssMb: 0 });
-    pools.push(pool);
-    await pool.start();
+    const pool = await startPool(TEST_MODEL_ID, await cachedModelsRoot(), undefined, 2);
     const exits: string[] = [];
     pool.on('worker_exit', (e) => exits.push(e.reason));
     const ids: number[] = [];

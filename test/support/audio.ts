@@ -1,17 +1,13 @@
 // Telegram-like voice notes made on the spot: espeak-ng speech or ffmpeg tones, as OGG/Opus.
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { OPUS_VOICE_NOTE as OPUS, speechVoiceNote } from '../../bench/corpus.js';
+import { OPUS_VOICE_NOTE as OPUS, runFfmpeg as ffmpeg, speechVoiceNote } from '../../bench/corpus.js';
 
 const dir = path.join(os.tmpdir(), `voicebot-test-audio-${process.pid}`);
 mkdirSync(dir, { recursive: true });
 let counter = 0;
 
-function ffmpeg(args: string[]): void {
-  execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-}
 
 /** Speech from espeak-ng, the text repeated until it lasts `seconds`: the bench corpus's recipe. */
 export function speechOgg(text: string, seconds: number, voice = 'en'): Buffer {
