@@ -82,7 +82,7 @@ describe('a voice note in, its transcript out', () => {
   });
 
   it('leaves no job stuck after all that', async () => {
-    await h.api.waitFor(() => h.query('SELECT id FROM jobs WHERE status IN (\'queued\', \'processing\')').length === 0, 30_000, 'an empty queue');
+    await h.waitForEmptyQueue();
   });
 
   it('waits out a 429 flood limit from Telegram and still delivers', async () => {

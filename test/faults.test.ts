@@ -53,6 +53,7 @@ describe('restarts', () => {
       expect(answer.text).toMatch(/language/);
       expect(h.api.repliesTo(700 + i, messageId)).toHaveLength(1);
     }
+    await h.waitForEmptyQueue();
     expect(h.query('SELECT id FROM jobs WHERE status != \'done\'')).toEqual([]);
   });
 
@@ -94,6 +95,7 @@ describe('a flood', () => {
     expect(refused.length).toBeGreaterThan(100);
     expect(transcribed.length).toBeGreaterThanOrEqual(20);
     for (const s of sent) expect(h.api.repliesTo(s.chatId, s.messageId)).toHaveLength(1);
+    await h.waitForEmptyQueue();
     expect(h.query('SELECT id FROM jobs WHERE status != \'done\'')).toEqual([]);
     expect(h.bot.hasExited()).toBe(false);
     expect(peak - baseline).toBeLessThan(300);

@@ -61,6 +61,11 @@ export class Harness {
     return this.api.waitFor(() => this.answerTo(chatId, messageId), timeoutMs, `an answer to message ${messageId} in chat ${chatId}`);
   }
 
+  /** The transcript reaches Telegram a moment before its job row is marked done; tests that read rows wait for this. */
+  waitForEmptyQueue(timeoutMs = 30_000): Promise<true> {
+    return this.api.waitFor(() => this.query("SELECT id FROM jobs WHERE status IN ('queued', 'processing')").length === 0, timeoutMs, 'an empty queue');
+  }
+
   /** Reads the bot's database (read-only, beside the running bot). */
   query<T>(sql: string, ...params: unknown[]): T[] {
     const db = new Database(path.join(this.dataDir, 'voicebot.sqlite'), { readonly: true });
