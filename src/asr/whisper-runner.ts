@@ -1,8 +1,10 @@
 // Runs Whisper through @huggingface/transformers, on a worker thread only.
-// Its pipeline is used to load the model, tokenizer and feature extractor unchanged; the window
-// loop is ours so that one encoder pass per window serves both language detection and decoding,
-// and so that progress can be reported per window.
-import { env, pipeline, Tensor } from '@huggingface/transformers';
+// Its model, tokenizer and feature extractor load unchanged from the hub's files; the window loop is
+// ours so that one encoder pass per window serves both language detection and decoding, and so that
+// progress can be reported per window.
+import vm from 'node:vm';
+import v8 from 'node:v8';
+import { AutoFeatureExtractor, AutoModelForSpeechSeq2Seq, AutoTokenizer, env, Tensor } from '@huggingface/transformers';
 import { fixedTokenBudget, maxNewTokens, planWindows } from './decoding-policy.js';
 import type { Segment, TranscribeRequest, TranscriptionResult, WorkerInit } from './protocol.js';
 
@@ -22,9 +24,9 @@ interface WhisperParts {
     forward(inputs: Record<string, unknown>): Promise<{ logits: Tensor }>;
     generate(inputs: Record<string, unknown>): Promise<Tensor>;
   };
-  processor: {
+  featureExtractor: {
     (audio: Float32Array): Promise<{ input_features: Tensor }>;
-    feature_extractor: { config: { sampling_rate: number; chunk_length: number } };
+    config: { sampling_rate: number; chunk_length: number };
   };
   tokenizer: {
     _decode_asr(
@@ -33,6 +35,12 @@ interface WhisperParts {
     ): [string, { chunks?: { timestamp: [number, number | null]; text: string }[] }];
   };
 }
+
+// onnxruntime hands each output to JS as an ArrayBuffer (a window's encoder states and cross-attention
+// keys/values: ~40 MB at base size). V8 collects them only under heap pressure, windows later, so they
+// stacked up on the peak. Collecting after each window costs a few ms against seconds of inference.
+v8.setFlagsFromString('--expose-gc');
+const collectGarbage = vm.runInNewContext('gc') as () => void;
 
 export class WhisperRunner {
   private constructor(
@@ -46,17 +54,22 @@ export class WhisperRunner {
     env.allowLocalModels = true;
     env.localModelPath = init.modelsDir;
     const started = performance.now();
-    const asr = await pipeline('automatic-speech-recognition', init.modelId, {
-      dtype: init.dtype as 'q8' | Record<string, 'q8'>,
-      device: 'cpu',
-      session_options: {
-        intraOpNumThreads: init.threads,
-        interOpNumThreads: 1,
-        enableCpuMemArena: init.cpuArena,
-        enableMemPattern: init.cpuArena,
-      },
-    });
-    const parts = asr as unknown as WhisperParts;
+    // Not pipeline(): it loads the tokenizer twice (its own and the processor's), ~20 MB of heap each.
+    const [tokenizer, featureExtractor, model] = await Promise.all([
+      AutoTokenizer.from_pretrained(init.modelId),
+      AutoFeatureExtractor.from_pretrained(init.modelId),
+      AutoModelForSpeechSeq2Seq.from_pretrained(init.modelId, {
+        dtype: init.dtype as 'q8' | Record<string, 'q8'>,
+        device: 'cpu',
+        session_options: {
+          intraOpNumThreads: init.threads,
+          interOpNumThreads: 1,
+          enableCpuMemArena: init.cpuArena,
+          enableMemPattern: init.cpuArena,
+        },
+      }),
+    ]);
+    const parts = { tokenizer, featureExtractor, model } as unknown as WhisperParts;
     // generate() keeps only kwargs named in forward_params, and encoder_outputs is not among them:
     // without this it would run the encoder a second time for every window.
     if (!parts.model.forward_params.includes('encoder_outputs')) parts.model.forward_params.push('encoder_outputs');
@@ -64,7 +77,7 @@ export class WhisperRunner {
   }
 
   private get sampleRate(): number {
-    return this.parts.processor.feature_extractor.config.sampling_rate;
+    return this.parts.featureExtractor.config.sampling_rate;
   }
 
   private async encode(features: Tensor): Promise<Tensor> {
@@ -105,7 +118,7 @@ export class WhisperRunner {
 
     for (const [index, window] of windows.entries()) {
       const audio = samples.subarray(window.offset, window.offset + window.length);
-      const { input_features } = await this.parts.processor(audio);
+      const { input_features } = await this.parts.featureExtractor(audio);
       const seconds = window.length / sampleRate;
 
       const encodeStart = performance.now();
@@ -134,9 +147,10 @@ export class WhisperRunner {
         stride: [window.length, window.strideLeft, window.strideRight].map((n) => n / sampleRate),
       });
       onProgress(index + 1, windows.length);
+      collectGarbage();
     }
 
-    const config = this.parts.processor.feature_extractor.config;
+    const config = this.parts.featureExtractor.config;
     // Only special tokens (an immediate end-of-text, a language token): no text, and _decode_asr
     // would throw on the empty sequence it is left with.
     const firstSpecial = BigInt(this.parts.model.generation_config.eos_token_id);
