@@ -6,8 +6,8 @@ import type { ModelDtype } from '../src/asr/protocol.js';
 import { decodeToPcm, findFfmpeg, type DecodedAudio } from '../src/audio/ffmpeg.js';
 import { percentiles } from '../src/jobs/job-stats.js';
 import { inferenceRtf } from '../src/jobs/rtf.js';
-import type { ClipResult, Distribution, RunResult } from './results.js';
-import { majorFaults, vmstat } from './tier.js';
+import type { ClipResult, Distribution, RunResult, SoakResult } from './results.js';
+import { majorFaults, peakRssMb, resetPeakRss, vmstat } from './tier.js';
 
 export interface MeasureInput {
   model: string;
@@ -22,6 +22,8 @@ export interface MeasureInput {
   clips: { file: string; seconds: number; language: string }[];
   quick: boolean;
   fixedTokensPerSecond: number | null;
+  /** Notes of the shortest clip to transcribe in a row at the end (0: no soak). */
+  soak: number;
 }
 
 const MB = 2 ** 20;
@@ -91,6 +93,7 @@ async function measure(input: MeasureInput): Promise<RunResult> {
     let decoderMs = 0;
     let tokens = 0;
     const runs = runsFor(clip.seconds, input.quick);
+    resetPeakRss();
     for (let i = 0; i < runs; i++) {
       const { result } = await transcribe(audio);
       rtfs.push(inferenceRtf(result.inferenceMs, audio.seconds));
@@ -108,6 +111,7 @@ async function measure(input: MeasureInput): Promise<RunResult> {
       encoderMsPerWindow: encoderMs / windows,
       decoderMsPerToken: decoderMs / Math.max(1, tokens),
       tokensPerRun: tokens / runs,
+      peakMb: peakRssMb(),
     });
   }
 
@@ -124,6 +128,7 @@ async function measure(input: MeasureInput): Promise<RunResult> {
   const wallSeconds = (performance.now() - submitted) / 1000;
 
   const steadyMb = rssMb();
+  const soak = input.soak > 0 ? await soakRun(input.soak, shortest.audio, transcribe) : undefined;
   const swapAfter = vmstat();
   await pool.close();
   return {
@@ -136,7 +141,15 @@ async function measure(input: MeasureInput): Promise<RunResult> {
     threads: input.threads,
     loadMs,
     coldStartMs,
-    memory: { importMb, loadedMb, firstNoteMb, steadyMb, peakMb: process.resourceUsage().maxRSS / 1024, workerHeapMb: [...heaps.values()] },
+    memory: {
+      importMb,
+      loadedMb,
+      firstNoteMb,
+      steadyMb,
+      // ru_maxrss and VmHWM count slightly differently: the peak is the highest either saw.
+      peakMb: Math.max(process.resourceUsage().maxRSS / 1024, ...clips.map((c) => c.peakMb ?? 0), soak?.lastPeakMb ?? 0, soak?.firstPeakMb ?? 0),
+      workerHeapMb: [...heaps.values()],
+    },
     swap: { pswpin: swapAfter.pswpin - swapBefore.pswpin, pswpout: swapAfter.pswpout - swapBefore.pswpout, majorFaults: majorFaults() - faultsBefore },
     clips,
     throughput: {
@@ -146,6 +159,24 @@ async function measure(input: MeasureInput): Promise<RunResult> {
       audioSecondsPerWallSecond: (notes * typical.audio.seconds) / wallSeconds,
       queueWaitMs: distribution(waits.map((w) => Math.max(0, w))),
     },
+    ...(soak ? { soak } : {}),
+  };
+}
+
+async function soakRun(notes: number, audio: DecodedAudio, transcribe: (audio: DecodedAudio) => Promise<PoolResult>): Promise<SoakResult> {
+  const peaks: number[] = [];
+  for (let i = 0; i < notes; i++) {
+    resetPeakRss();
+    await transcribe(audio);
+    peaks.push(peakRssMb());
+    if ((i + 1) % 100 === 0) console.error(`  soak: ${i + 1}/${notes} notes, peak ${peaks.at(-1)!.toFixed(0)} MB`);
+  }
+  const window = Math.min(100, Math.floor(notes / 2));
+  return {
+    notes,
+    clipSeconds: audio.seconds,
+    firstPeakMb: Math.max(...peaks.slice(Math.min(10, window - 1), window)),
+    lastPeakMb: Math.max(...peaks.slice(-window)),
   };
 }
 

@@ -56,6 +56,20 @@ export function formatReport(results: BenchResults): string {
       ]),
     ),
     '',
+    '### Peak RSS per clip length, and over a soak of one short note repeated (MB)',
+    table(
+      ['model', 'dtype memory', 'w×t', ...lengths.map((s) => `${s} s`), 'soak: notes 11–100', 'soak: last 100'],
+      results.runs.map((r) => [
+        label(r), dtype(r), shape(r),
+        ...lengths.map((s) => {
+          const peak = r.clips.find((x) => x.seconds === s)?.peakMb;
+          return peak === undefined ? '–' : fixed(peak, 0);
+        }),
+        r.soak ? `${fixed(r.soak.firstPeakMb, 0)}` : '–',
+        r.soak ? `${fixed(r.soak.lastPeakMb, 0)} (${r.soak.notes} notes)` : '–',
+      ]),
+    ),
+    '',
     `Reference: ${results.reference.label} on ${results.reference.tier}: RTF ${results.reference.rtf} on a ${results.reference.audioSeconds}-s note (${results.reference.processingSeconds} s).`,
   ];
   if (results.runs.some((r) => r.synthetic)) {

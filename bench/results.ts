@@ -20,6 +20,18 @@ export interface ClipResult {
   encoderMsPerWindow: number;
   decoderMsPerToken: number;
   tokensPerRun: number;
+  /** Peak process RSS while this clip's runs were transcribed (absent in files from before it was measured). */
+  peakMb?: number;
+}
+
+/** The same short note transcribed many times in a row: does the peak creep up? */
+export interface SoakResult {
+  notes: number;
+  clipSeconds: number;
+  /** Highest per-note peak RSS of notes 11–100 (the first ten warm allocator pools and the JIT). */
+  firstPeakMb: number;
+  /** Highest per-note peak RSS of the last 100 notes. */
+  lastPeakMb: number;
 }
 
 export interface RunResult {
@@ -60,6 +72,8 @@ export interface RunResult {
     audioSecondsPerWallSecond: number;
     queueWaitMs: Distribution;
   };
+  /** Present when the bench ran with --soak. */
+  soak?: SoakResult;
 }
 
 export interface BenchResults {
@@ -93,7 +107,10 @@ export const REFERENCE: BenchResults['reference'] = {
   rtf: 3.04,
 };
 
-type Shape = 'number' | 'string' | 'boolean' | 'number|null' | Shape[] | { [key: string]: Shape };
+class Optional {
+  constructor(readonly shape: Shape) {}
+}
+type Shape = 'number' | 'string' | 'boolean' | 'number|null' | Optional | Shape[] | { [key: string]: Shape };
 
 const DISTRIBUTION: Shape = { p50: 'number', p95: 'number', max: 'number' };
 const SCHEMA: Shape = {
@@ -114,15 +131,18 @@ const SCHEMA: Shape = {
       coldStartMs: 'number',
       memory: { importMb: 'number', loadedMb: 'number', firstNoteMb: 'number', steadyMb: 'number', peakMb: 'number', workerHeapMb: ['number'] },
       swap: { pswpin: 'number', pswpout: 'number', majorFaults: 'number' },
-      clips: [{ seconds: 'number', language: 'string', runs: 'number', rtf: DISTRIBUTION, decodeMs: 'number', encoderMsPerWindow: 'number', decoderMsPerToken: 'number', tokensPerRun: 'number' }],
+      clips: [{ seconds: 'number', language: 'string', runs: 'number', rtf: DISTRIBUTION, decodeMs: 'number', encoderMsPerWindow: 'number', decoderMsPerToken: 'number', tokensPerRun: 'number', peakMb: new Optional('number') }],
       throughput: { notes: 'number', clipSeconds: 'number', wallSeconds: 'number', audioSecondsPerWallSecond: 'number', queueWaitMs: DISTRIBUTION },
+      soak: new Optional({ notes: 'number', clipSeconds: 'number', firstPeakMb: 'number', lastPeakMb: 'number' }),
     },
   ],
   reference: { label: 'string', tier: 'string', audioSeconds: 'number', processingSeconds: 'number', rtf: 'number' },
 };
 
 function check(value: unknown, shape: Shape, at: string, errors: string[]): void {
-  if (typeof shape === 'string') {
+  if (shape instanceof Optional) {
+    if (value !== undefined) check(value, shape.shape, at, errors);
+  } else if (typeof shape === 'string') {
     const ok = shape === 'number|null' ? value === null || (typeof value === 'number' && Number.isFinite(value)) : shape === 'number' ? typeof value === 'number' && Number.isFinite(value) : typeof value === shape;
     if (!ok) errors.push(`${at}: expected ${shape}, got ${JSON.stringify(value)}`);
   } else if (Array.isArray(shape)) {

@@ -1,5 +1,5 @@
 // npm run bench -- [--quick] [--models base,small] [--shapes 1x1,1x2,2x1] [--dtypes q8,int8,fp32-encoder]
-//                  [--clips 5,9,15,30,60,180] [--cpus N | --tier 1gb-swap-1vcpu] [--out file.json]
+//                  [--clips 5,9,15,30,60,180] [--soak 1000] [--cpus N | --tier 1gb-swap-1vcpu] [--out file.json]
 // RTF and memory of the real pipeline (ffmpeg decode + worker pool + int8 Whisper) on this machine.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -34,6 +34,7 @@ const usage = `npm run bench -- [options]
   --dtypes LIST           ${BENCH_DTYPES.join(', ')} (default q8)
   --memory LIST           ${Object.keys(MEMORY_PROFILES).join(', ')} (default lean,fast): see README, Memory
   --clips LIST            seconds from ${CORPUS.map((c) => c.seconds).join(',')} (default all)
+  --soak N                then N notes of the shortest clip in a row: peak RSS of notes 11–100 vs the last 100
   --tokens-per-second N   fixed decode budget for synthetic models (default ${DEFAULT_TOKENS_PER_SECOND})
   --cpus N                pin the measuring processes to N CPUs (memory limits are not emulated)
   --tier NAME             as root: emulate e.g. 1gb-swap-1vcpu (swap file + memory cgroup + CPU pinning)
@@ -48,6 +49,7 @@ const { values } = parseArgs({
     dtypes: { type: 'string', default: 'q8' },
     memory: { type: 'string' },
     clips: { type: 'string' },
+    soak: { type: 'string', default: '0' },
     'tokens-per-second': { type: 'string', default: String(DEFAULT_TOKENS_PER_SECOND) },
     cpus: { type: 'string' },
     tier: { type: 'string' },
@@ -87,6 +89,8 @@ const clipSeconds = values.clips ? values.clips.split(',').map(Number) : values.
 const clipSpecs = CORPUS.filter((c) => clipSeconds.includes(c.seconds));
 if (clipSpecs.length === 0) fail('--clips: none of those lengths is in the corpus');
 const tokensPerSecond = Number(values['tokens-per-second']);
+const soak = Number(values.soak);
+if (!(Number.isInteger(soak) && (soak === 0 || soak >= 20))) fail('--soak: 0, or at least 20 notes');
 
 /** Real models from MODELS_DIR when all their files are there; otherwise synthetic ones, generated once. */
 async function resolveModel(name: string): Promise<{ modelId: string; modelsDir: string; synthetic: boolean }> {
@@ -165,6 +169,7 @@ for (const model of models) {
             clips: corpus.map(({ spec, file }) => ({ file, seconds: spec.seconds, language: spec.language })),
             quick: values.quick,
             fixedTokensPerSecond: resolved.synthetic ? tokensPerSecond : null,
+            soak,
           };
           runs.push(await runChild(input, profile.env));
         } catch (error) {

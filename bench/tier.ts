@@ -36,6 +36,16 @@ export function vmstat(): { pswpin: number; pswpout: number } {
   return { pswpin: read('pswpin'), pswpout: read('pswpout') };
 }
 
+/** This process's peak RSS in MB since it started or since the last resetPeakRss() (VmHWM). */
+export function peakRssMb(): number {
+  return Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
+}
+
+/** Starts a new peak from the current RSS, so one phase's peak can be read alone. */
+export function resetPeakRss(): void {
+  writeFileSync('/proc/self/clear_refs', '5');
+}
+
 /** Major page faults of this process (field 12 of /proc/self/stat), its threads included. */
 export function majorFaults(): number {
   const stat = readFileSync('/proc/self/stat', 'utf8');

@@ -14,6 +14,7 @@ import { JOB_ERROR_CODES, JobError } from '../src/jobs/errors.js';
 import { parsePeriod, percentiles } from '../src/jobs/job-stats.js';
 import { inferenceRtf, totalRtf } from '../src/jobs/rtf.js';
 import type { Message } from 'grammy/types';
+import { REFERENCE, validateResults, type BenchResults, type RunResult } from '../bench/results.js';
 
 describe('splitMessage', () => {
   it('keeps short text whole', () => {
@@ -226,5 +227,36 @@ describe('media and formatting', () => {
     expect(uiLanguageOf('ru')).toBe('ru');
     expect(uiLanguageOf('en-US')).toBe('en');
     expect(uiLanguageOf(undefined)).toBe('en');
+  });
+});
+
+describe('bench results file', () => {
+  const run: RunResult = {
+    model: 'base', modelId: 'Xenova/whisper-base', synthetic: true, dtype: 'q8', memoryProfile: 'lean', workers: 1, threads: 1,
+    loadMs: 1500, coldStartMs: 5000,
+    memory: { importMb: 55, loadedMb: 250, firstNoteMb: 320, steadyMb: 310, peakMb: 410, workerHeapMb: [40] },
+    swap: { pswpin: 0, pswpout: 0, majorFaults: 3 },
+    clips: [{ seconds: 9, language: 'en', runs: 5, rtf: { p50: 0.3, p95: 0.32, max: 0.33 }, decodeMs: 40, encoderMsPerWindow: 1300, decoderMsPerToken: 20, tokensPerRun: 27 }],
+    throughput: { notes: 2, clipSeconds: 15, wallSeconds: 8, audioSecondsPerWallSecond: 3.7, queueWaitMs: { p50: 10, p95: 4000, max: 4000 } },
+  };
+  const file = (r: RunResult): BenchResults => ({
+    schema: 'voicebot-bench/1', createdAt: '2026-11-26T00:00:00Z',
+    tier: { name: '1gb-swap-1vcpu', vcpus: 1, memoryMb: 1024, swapMb: 1024, cpuModel: 'x', emulation: 'host' },
+    settings: { quick: false, fixedTokensPerSecond: 3 }, runs: [r], reference: REFERENCE,
+  });
+
+  it('accepts files with or without the per-clip peaks and the soak', () => {
+    expect(validateResults(file(run))).toEqual([]);
+    const measured = { ...run, clips: [{ ...run.clips[0]!, peakMb: 403 }], soak: { notes: 1000, clipSeconds: 5, firstPeakMb: 407, lastPeakMb: 410 } };
+    expect(validateResults(file(measured))).toEqual([]);
+  });
+
+  it('names what is wrong, in optional parts too', () => {
+    const broken = { ...run, clips: [{ ...run.clips[0]!, peakMb: 'high' }], soak: { notes: 1000, clipSeconds: 5, firstPeakMb: 407 } } as unknown as RunResult;
+    expect(validateResults(file(broken))).toEqual([
+      '$.runs[0].clips[0].peakMb: expected number, got "high"',
+      '$.runs[0].soak.lastPeakMb: expected number, got undefined',
+    ]);
+    expect(validateResults(file({ ...run, clips: [] }))).toEqual(['$.runs[0].clips: no clips']);
   });
 });
