@@ -174,6 +174,8 @@ describe('model choice and pool shape', () => {
   it('takes the largest model that fits, and says so when none does', () => {
     expect(chooseModel({ vcpus: 2, memoryMb: 1024 }, 1).model.name).toBe('base');
     expect(chooseModel({ vcpus: 2, memoryMb: 1024 }, 2).model.name).toBe('tiny');
+    expect(chooseModel({ vcpus: 2, memoryMb: 2048 }, 1).model.name).toBe('small');
+    expect(chooseModel({ vcpus: 4, memoryMb: 2560 }, 2).model.name).toBe('base');
     expect(chooseModel({ vcpus: 2, memoryMb: 256 }, 1).reason).toMatch(/no model fits/);
     expect(chooseModel({ vcpus: 8, memoryMb: 8192 }, 1).model.name).toBe('medium');
   });

@@ -4,19 +4,21 @@ export interface ModelSpec {
   name: string;
   hubId: string;
   /**
-   * Peak RSS in MB that one worker adds while transcribing, with the q8 files and the lean memory
-   * profile: `npm run bench` on this project's machine (synthetic weights at the real dimensions,
-   * bench/results/host-lean.json, peak less the 55 MB the process has before any worker).
-   * medium was not measured: estimated from small by its weight size.
+   * Peak RSS in MB that one worker adds while transcribing, with the q8 files and the default memory
+   * profile (the compose file's: arena off, glibc's own mmap threshold), so that `auto` never plans
+   * for less than what runs; the lean profile needs 30–40% less. From `npm run bench` on this
+   * project's machine (synthetic weights at real dimensions; bench/results/2gb-2vcpu.json, peak less
+   * the 55 MB the process has before any worker). tiny was measured with an earlier worker (an
+   * upper bound); medium was not measured: estimated from small by its weight size.
    */
   workerPeakMb: number;
 }
 
 export const MODEL_CATALOG: readonly ModelSpec[] = [
   { name: 'tiny', hubId: 'Xenova/whisper-tiny', workerPeakMb: 300 },
-  { name: 'base', hubId: 'Xenova/whisper-base', workerPeakMb: 490 },
-  { name: 'small', hubId: 'Xenova/whisper-small', workerPeakMb: 820 },
-  { name: 'medium', hubId: 'Xenova/whisper-medium', workerPeakMb: 2_100 },
+  { name: 'base', hubId: 'Xenova/whisper-base', workerPeakMb: 535 },
+  { name: 'small', hubId: 'Xenova/whisper-small', workerPeakMb: 1_085 },
+  { name: 'medium', hubId: 'Xenova/whisper-medium', workerPeakMb: 2_780 },
 ];
 
 /** The bot's main thread with every module, the database and metrics, before any worker: 75 MB measured. */
