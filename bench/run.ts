@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MODEL_CATALOG } from '../src/asr/catalog.js';
 import { missingModelFiles } from '../src/asr/model-store.js';
-import { vcpus } from '../src/metrics/machine.js';
+import { vcpus } from '../src/machine.js';
 import { CORPUS, corpusFiles } from './corpus.js';
 import type { MeasureInput } from './measure.js';
 import { formatReport } from './report.js';
