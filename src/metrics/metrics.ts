@@ -89,51 +89,38 @@ export class Metrics {
     labelNames: ['check'] as const,
     registers: [this.registry],
   });
-  readonly telegramReachable = new Gauge({
-    name: 'voicebot_telegram_reachable',
-    help: 'Whether the last Bot API call got an answer (1) or failed on the network or a server error (0)',
-    registers: [this.registry],
-  });
-  readonly previousRunUnclean = new Gauge({
-    name: 'voicebot_previous_run_unclean',
-    help: 'This process started after a run that ended without a clean stop (OOM kill, SIGKILL, power loss)',
-    registers: [this.registry],
-  });
+  readonly telegramReachable = new Gauge({ name: 'voicebot_telegram_reachable', help: 'Whether the last Bot API call got an answer (1) or failed on the network or a server error (0)', registers: [this.registry] });
+  readonly previousRunUnclean = new Gauge({ name: 'voicebot_previous_run_unclean', help: 'This process started after a run that ended without a clean stop (OOM kill, SIGKILL, power loss)', registers: [this.registry] });
   readonly rtfBudget = new Gauge({
     name: 'voicebot_rtf_budget',
     help: 'RTF p95 above which the model is too slow for this machine (RTF_BUDGET), per model',
     labelNames: ['model'] as const,
     registers: [this.registry],
   });
-  readonly memoryLimitBytes = new Gauge({
-    name: 'voicebot_memory_limit_bytes',
-    help: "Memory the process may use: the container's cgroup limit, else the host's RAM",
-    registers: [this.registry],
-    collect() {
-      this.set(memoryLimitBytes());
-    },
-  });
-  readonly memoryAvailableBytes = new Gauge({
-    name: 'voicebot_memory_available_bytes',
-    help: "Memory still available: the container's headroom, else the host's MemAvailable (what admission checks)",
-    registers: [this.registry],
-    collect() {
-      this.set(availableMemoryMb() * 2 ** 20);
-    },
-  });
-  readonly swapBytes = new Gauge({
-    name: 'voicebot_process_swap_bytes',
-    help: "The process's pages in swap (VmSwap), worker threads included",
-    registers: [this.registry],
-    collect() {
-      this.set(processSwapBytes());
-    },
-  });
+  readonly memoryLimitBytes = this.sampledGauge('voicebot_memory_limit_bytes', "Memory the process may use: the container's cgroup limit, else the host's RAM", memoryLimitBytes);
+  readonly memoryAvailableBytes = this.sampledGauge(
+    'voicebot_memory_available_bytes',
+    "Memory still available: the container's headroom, else the host's MemAvailable (what admission checks)",
+    () => availableMemoryMb() * 2 ** 20,
+  );
+  readonly swapBytes = this.sampledGauge('voicebot_process_swap_bytes', "The process's pages in swap (VmSwap), worker threads included", processSwapBytes);
 
   constructor() {
     // Default metrics include process memory, event-loop lag and GC.
     collectDefaultMetrics({ register: this.registry, prefix: 'voicebot_' });
     this.previousRunUnclean.set(0);
     for (const reason of Object.keys(WORKER_EXIT_REASONS)) this.workerRestarts.inc({ reason }, 0);
+  }
+
+  /** A machine fact read at each scrape, so it is never older than the scrape. */
+  private sampledGauge(name: string, help: string, read: () => number): Gauge {
+    return new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
   }
 }
