@@ -11,7 +11,6 @@ import { createBot, installHandlers } from './bot/bot.js';
 import { Intake } from './bot/intake.js';
 import { SettingsStore } from './bot/settings-store.js';
 import { statsCommand } from './bot/stats-command.js';
-import { trackReachability } from './bot/reachability.js';
 import { TelegramChannel } from './bot/telegram-channel.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { Dispatcher } from './jobs/dispatcher.js';
@@ -143,8 +142,7 @@ try {
 
 const store = new JobStore(db);
 const settings = new SettingsStore(db);
-const bot = createBot(config.botToken, config.telegramApiRoot);
-trackReachability(bot.api, (reachable) => metrics.telegramReachable.set(reachable ? 1 : 0));
+const bot = createBot(config.botToken, config.telegramApiRoot, (reachable) => metrics.telegramReachable.set(reachable ? 1 : 0));
 const channel = new TelegramChannel({
   api: bot.api,
   store,

@@ -246,22 +246,40 @@ describe('a running bot', () => {
     await expect(backupDatabase(path.join(dir, 'absent.sqlite'), dir, 2)).rejects.toThrow(/backing up .*absent\.sqlite/);
     expect(readdirSync(dir)).toHaveLength(2);
   });
+
+  it('after a kill the next run exports the unclean exit; with the Bot API gone Telegram reads unreachable', async () => {
+    await h.bot.stop('SIGKILL');
+    await h.startBot();
+    const url = `http://127.0.0.1:${await h.bot.httpPort()}/metrics`;
+    const scrape = async () => (await fetch(url)).text();
+    const first = await scrape();
+    expect(first).toMatch(/^voicebot_previous_run_unclean 1$/m);
+    expect(first).toMatch(/^voicebot_telegram_reachable 1$/m);
+
+    await h.api.stop();
+    const deadline = Date.now() + 30_000;
+    while (!/^voicebot_telegram_reachable 0$/m.test(await scrape())) {
+      expect(Date.now(), 'voicebot_telegram_reachable never became 0').toBeLessThan(deadline);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }, 120_000);
 });
 
 describe('logs', () => {
   const script = `import { createLogger } from './src/metrics/logger.ts'; createLogger('info', '1:secret').info({ n: 1 }, 'hello');`;
-  const run = (env: Record<string, string>, tty: boolean) => {
-    const command = `${process.execPath} --import tsx --input-type=module -e "${script}"`;
-    const env_ = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env };
-    // util-linux's script(1) gives the process a terminal, as an operator's shell does.
-    return tty ? execFileSync('script', ['-qec', command, '/dev/null'], { cwd: REPO, env: env_, encoding: 'utf8' }) : execFileSync('sh', ['-c', command], { cwd: REPO, env: env_, encoding: 'utf8' });
-  };
+  // util-linux's script(1) gives the process a terminal, as an operator's shell does.
+  const onTerminal = (env: Record<string, string>) =>
+    execFileSync('script', ['-qec', `${process.execPath} --import tsx --input-type=module -e "${script}"`, '/dev/null'], {
+      cwd: REPO,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+      encoding: 'utf8',
+    });
 
-  it('are pretty on a terminal in development, JSON otherwise', () => {
-    const pretty = run({}, true);
+  // Not on a terminal they are JSON: every test that starts the bot parses its stdout as JSON lines.
+  it('are pretty on a terminal in development, JSON on one in production', () => {
+    const pretty = onTerminal({});
     expect(pretty).toMatch(/INFO.*hello/);
     expect(() => JSON.parse(pretty.trim())).toThrow();
-    expect(JSON.parse(run({}, false))).toMatchObject({ level: 30, msg: 'hello', n: 1 });
-    expect(JSON.parse(run({ NODE_ENV: 'production' }, true).trim())).toMatchObject({ msg: 'hello' });
+    expect(JSON.parse(onTerminal({ NODE_ENV: 'production' }).trim())).toMatchObject({ level: 30, msg: 'hello', n: 1 });
   });
 });
