@@ -56,7 +56,7 @@ export interface Config {
   jobLeaseSeconds: number;
   shutdownGraceSeconds: number;
   storeTranscripts: boolean;
-  /** RTF p95 above which the running model counts as too slow for this machine (alerted on). */
+  /** RTF p95 above which the running model counts as too slow for this machine (alerted on), from RTF_BUDGET. */
   rtfBudget: number;
   /** Database backups kept in $DATA_DIR/backups by `npm run db:backup`. */
   backupKeep: number;
@@ -138,6 +138,25 @@ function resolveModel(r: EnvReader, machine: MachineFacts, shape: PoolShape, cal
   );
 }
 
+/**
+ * RTF_BUDGET: one number for every model, and/or model=number pairs (`1,small=1.5`), since a
+ * larger model is slower by design; the running model's budget is the one that counts.
+ */
+function rtfBudget(r: EnvReader, modelId: string): number {
+  const name = 'RTF_BUDGET';
+  const budgets = new Map<string | undefined, number>();
+  for (const part of (r.raw(name) ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [model, value] = part.includes('=') ? part.split('=', 2).map((s) => s.trim()) : [undefined, part];
+    const known = model === undefined || MODEL_CATALOG.some((m) => m.name === model) || HUB_ID.test(model);
+    if (!known || !/^\d+(\.\d+)?$/.test(value!) || !(Number(value) > 0)) {
+      throw new ConfigError(name, `expected a number, or model=number pairs such as 1,small=1.5 (models: ${MODEL_CATALOG.map((m) => m.name).join(', ')} or a hub id), got "${part}"`);
+    }
+    budgets.set(model, Number(value));
+  }
+  const shortName = MODEL_CATALOG.find((m) => m.hubId === modelId)?.name;
+  return budgets.get(modelId) ?? budgets.get(shortName) ?? budgets.get(undefined) ?? 1;
+}
+
 /** glibc reads an empty value as 0, which mmaps every allocation: refuse it rather than crawl. */
 function mallocMmapThreshold(env: Env, r: EnvReader): number | undefined {
   const name = 'MALLOC_MMAP_THRESHOLD_';
@@ -180,6 +199,8 @@ export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigO
   const logLevel = r.string('LOG_LEVEL', 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
 
+  const model = resolveModel(r, machine, shape, options.readCalibration?.(dataDir) ?? { note: 'no calibration read' });
+
   const webhookUrl = r.raw('WEBHOOK_URL');
   const webhookSecret = r.raw('WEBHOOK_SECRET');
   if (webhookUrl) {
@@ -196,7 +217,7 @@ export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigO
     dataDir,
     databasePath: path.resolve(r.string('DATABASE_PATH', path.join(dataDir, 'voicebot.sqlite'))),
     modelsDir: path.resolve(r.string('MODELS_DIR', './models')),
-    ...resolveModel(r, machine, shape, options.readCalibration?.(dataDir) ?? { note: 'no calibration read' }),
+    ...model,
     modelHubUrl: r.url('MODEL_HUB_URL', 'https://huggingface.co'),
     asrWorkers: shape.workers,
     asrThreads: shape.threads,
@@ -216,7 +237,7 @@ export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigO
     jobLeaseSeconds: r.integer('JOB_LEASE_SECONDS', 120, 5),
     shutdownGraceSeconds: r.integer('SHUTDOWN_GRACE_SECONDS', 25, 1),
     storeTranscripts: r.boolean('STORE_TRANSCRIPTS', true),
-    rtfBudget: r.decimal('RTF_BUDGET', 1, 0.01, 100),
+    rtfBudget: rtfBudget(r, model.modelId),
     backupKeep: r.integer('BACKUP_KEEP', 7, 1, 1000),
     webhookUrl,
     webhookSecret,

@@ -7,6 +7,7 @@ import { readCalibration, writeCalibration } from '../src/asr/calibration.js';
 import { MODEL_CATALOG } from '../src/asr/catalog.js';
 import { chooseModel, rtfAt10s, tableRtf, type Calibration } from '../src/asr/model-choice.js';
 import { SPEED_SAMPLES } from '../src/asr/speed-table.js';
+import { loadConfig } from '../src/config.js';
 import type { BenchResults } from '../bench/results.js';
 import { REPO } from './support/test-model.js';
 
@@ -95,5 +96,22 @@ describe('the calibration file', () => {
     expect(readCalibration(dir).calibration).toEqual(calibration(1.1));
     writeFileSync(path.join(dir, 'calibration.json'), '{"factor": -1}');
     expect(readCalibration(dir)).toEqual({ note: expect.stringMatching(/is not a calibration/) });
+  });
+});
+
+describe('RTF_BUDGET', () => {
+  const budget = (RTF_BUDGET: string | undefined, WHISPER_MODEL = 'small') => loadConfig({ BOT_TOKEN: '1:a', WHISPER_MODEL, RTF_BUDGET }, twoVcpus).rtfBudget;
+
+  it('is one number, or one per model, for the model that runs', () => {
+    expect(budget(undefined)).toBe(1);
+    expect(budget('0.8')).toBe(0.8);
+    expect(budget('0.8, small=1.5')).toBe(1.5);
+    expect(budget('small=1.5,0.8', 'base')).toBe(0.8);
+    expect(budget('base=0.6', 'tiny')).toBe(1);
+    expect(budget('org/my-whisper=2', 'org/my-whisper')).toBe(2);
+  });
+
+  it.each(['fast', 'huge=1', 'small=0', 'small=-1'])('stops startup on %s, naming the variable', (value) => {
+    expect(() => budget(value)).toThrow(/^RTF_BUDGET: /);
   });
 });

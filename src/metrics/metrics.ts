@@ -93,7 +93,7 @@ export class Metrics {
   readonly previousRunUnclean = new Gauge({ name: 'voicebot_previous_run_unclean', help: 'This process started after a run that ended without a clean stop (OOM kill, SIGKILL, power loss)', registers: [this.registry] });
   readonly rtfBudget = new Gauge({
     name: 'voicebot_rtf_budget',
-    help: 'RTF p95 above which the model is too slow for this machine (RTF_BUDGET), per model',
+    help: 'RTF p95 above which the model is too slow for this machine (RTF_BUDGET), for the running model',
     labelNames: ['model'] as const,
     registers: [this.registry],
   });
