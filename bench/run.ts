@@ -1,4 +1,4 @@
-// npm run bench -- [--quick] [--models base,small] [--shapes 1x1,1x2,2x1] [--dtypes q8,int8,fp32-encoder]
+// npm run bench -- [--calibrate] [--quick] [--models base,small] [--shapes 1x1,1x2,2x1] [--dtypes q8,int8,fp32-encoder]
 //                  [--clips 5,9,15,30,60,180] [--soak 1000] [--cpus N | --tier 1gb-swap-1vcpu] [--out file.json]
 // RTF and memory of the real pipeline (ffmpeg decode + worker pool + int8 Whisper) on this machine.
 import { execFileSync, spawn } from 'node:child_process';
@@ -6,9 +6,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { writeCalibration } from '../src/asr/calibration.js';
 import { MODEL_CATALOG } from '../src/asr/catalog.js';
+import { defaultPoolShape, rtfAt10s, tableRtf } from '../src/asr/model-choice.js';
+import { SPEED_SAMPLES } from '../src/asr/speed-table.js';
 import { missingModelFiles } from '../src/asr/model-store.js';
-import { vcpus } from '../src/metrics/machine.js';
+import { vcpus } from '../src/machine.js';
 import { CORPUS, corpusFiles } from './corpus.js';
 import type { MeasureInput } from './measure.js';
 import { formatReport } from './report.js';
@@ -27,7 +30,12 @@ const MEMORY_PROFILES: Record<string, { cpuArena: boolean; env: Record<string, s
 /** Synthetic weights never stop on their own: decode this many tokens per second of audio. */
 const DEFAULT_TOKENS_PER_SECOND = 3;
 
+/** --calibrate: base, as the bot's default pool shape runs it, on the two clips a 10-s note lies between. */
+const CALIBRATION_MODEL = 'base';
+
 const usage = `npm run bench -- [options]
+  --calibrate             measure this machine (< 2 min): base on the bot's pool shape, 9-s and 15-s notes;
+                          writes $DATA_DIR/calibration.json, which WHISPER_MODEL=auto then prefers to the tables
   --quick                 smallest model, one pool shape, short clips, one run each (< 2 min on 2 cores)
   --models LIST           tiny,base,small,medium or hub ids (default base,small)
   --shapes LIST           workers x threads, e.g. 1x1,1x2,2x1 (default: those that fit the vCPUs)
@@ -43,6 +51,7 @@ Real models are used when MODELS_DIR holds them; otherwise synthetic ones at rea
 
 const { values } = parseArgs({
   options: {
+    calibrate: { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
     models: { type: 'string' },
     shapes: { type: 'string' },
@@ -71,8 +80,12 @@ const cpus = tierSpec?.cpus ?? (values.cpus ? Number(values.cpus) : undefined);
 if (cpus !== undefined && !(Number.isInteger(cpus) && cpus >= 1 && cpus <= vcpus())) fail(`--cpus: 1 to ${vcpus()}`);
 const available = cpus ?? vcpus();
 
-const models = (values.models ?? (values.quick ? 'tiny' : 'base,small')).split(',');
-const shapes = (values.shapes ?? (values.quick ? `1x${Math.min(2, available)}` : '1x1,1x2,2x1'))
+if (values.calibrate && (values.models || values.shapes || values.memory || values.clips || values.quick || values.soak !== '0' || values.tier || values.out)) {
+  fail('--calibrate measures one fixed configuration into $DATA_DIR: combine it with --cpus only');
+}
+const calibrationShape = defaultPoolShape(available);
+const models = (values.models ?? (values.calibrate ? CALIBRATION_MODEL : values.quick ? 'tiny' : 'base,small')).split(',');
+const shapes = (values.shapes ?? (values.calibrate ? `1x${calibrationShape.threads}` : values.quick ? `1x${Math.min(2, available)}` : '1x1,1x2,2x1'))
   .split(',')
   .map((s) => {
     const [w, t] = s.split('x').map(Number);
@@ -83,9 +96,10 @@ const shapes = (values.shapes ?? (values.quick ? `1x${Math.min(2, available)}` :
 if (shapes.length === 0) fail(`--shapes: none fits ${available} vCPU(s)`);
 const dtypes = values.dtypes.split(',');
 for (const d of dtypes) if (!(BENCH_DTYPES as readonly string[]).includes(d)) fail(`--dtypes: unknown ${d}`);
-const memoryProfiles = (values.memory ?? (values.quick ? 'lean' : 'lean,fast')).split(',');
+// Calibration runs the compose file's profile, the one the bot runs in production.
+const memoryProfiles = (values.memory ?? (values.calibrate ? 'default' : values.quick ? 'lean' : 'lean,fast')).split(',');
 for (const m of memoryProfiles) if (!MEMORY_PROFILES[m]) fail(`--memory: unknown profile ${m}`);
-const clipSeconds = values.clips ? values.clips.split(',').map(Number) : values.quick ? [5, 9, 15] : CORPUS.map((c) => c.seconds);
+const clipSeconds = values.clips ? values.clips.split(',').map(Number) : values.calibrate ? [9, 15] : values.quick ? [5, 9, 15] : CORPUS.map((c) => c.seconds);
 const clipSpecs = CORPUS.filter((c) => clipSeconds.includes(c.seconds));
 if (clipSpecs.length === 0) fail('--clips: none of those lengths is in the corpus');
 const tokensPerSecond = Number(values['tokens-per-second']);
@@ -179,6 +193,32 @@ for (const model of models) {
       }
     }
   }
+}
+
+if (values.calibrate) {
+  const run = runs[0];
+  if (!run) {
+    console.error(`calibration failed: ${failures.join('; ')}`);
+    process.exit(1);
+  }
+  const measuredRtf10s = rtfAt10s(run.clips.map((c) => ({ seconds: c.seconds, rtf: c.rtf.p50 })))!;
+  const table = tableRtf(MODEL_CATALOG.find((m) => m.name === CALIBRATION_MODEL)!, run.threads, SPEED_SAMPLES)!;
+  const dataDir = path.resolve(process.env.DATA_DIR ?? path.join(ROOT, 'data'));
+  const file = writeCalibration(dataDir, {
+    createdAt: new Date().toISOString(),
+    cpuModel: tier.cpuModel,
+    vcpus: available,
+    model: CALIBRATION_MODEL,
+    threads: run.threads,
+    measuredRtf10s,
+    tableRtf10s: table.rtf,
+    factor: measuredRtf10s / table.rtf,
+  });
+  console.log(
+    `${CALIBRATION_MODEL} on 1×${run.threads} thread(s): RTF ${measuredRtf10s.toFixed(3)} for a 10-s note here, ${table.rtf.toFixed(3)} in the bench tables ` +
+      `(factor ${(measuredRtf10s / table.rtf).toFixed(2)}${run.synthetic ? '; synthetic weights at real dimensions' : ''}).\ncalibration: ${file}`,
+  );
+  process.exit(0);
 }
 
 const results: BenchResults = {

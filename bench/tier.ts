@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { memoryLimitMb, vcpus } from '../src/metrics/machine.js';
+import { memoryLimitMb, vcpus } from '../src/machine.js';
 import type { BenchResults } from './results.js';
 
 function meminfoMb(field: string): number {

@@ -1,7 +1,9 @@
 // All configuration, from environment variables only, parsed and validated once at startup.
 import path from 'node:path';
 import { MODEL_CATALOG } from './asr/catalog.js';
-import { chooseModel, defaultPoolShape, type MachineFacts } from './asr/model-choice.js';
+import type { CalibrationRead } from './asr/calibration.js';
+import { chooseModel, defaultPoolShape, type MachineFacts, type PoolShape } from './asr/model-choice.js';
+import { SPEED_SAMPLES } from './asr/speed-table.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -54,6 +56,10 @@ export interface Config {
   jobLeaseSeconds: number;
   shutdownGraceSeconds: number;
   storeTranscripts: boolean;
+  /** RTF p95 above which the running model counts as too slow for this machine (alerted on), from RTF_BUDGET. */
+  rtfBudget: number;
+  /** Database backups kept in $DATA_DIR/backups by `npm run db:backup`. */
+  backupKeep: number;
   webhookUrl?: string;
   webhookSecret?: string;
 }
@@ -76,6 +82,15 @@ class EnvReader {
     const v = this.raw(name);
     if (v === undefined) return fallback;
     if (!/^-?\d+$/.test(v)) throw new ConfigError(name, `expected a whole number, got "${v}"`);
+    const n = Number(v);
+    if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+    return n;
+  }
+
+  decimal(name: string, fallback: number, min: number, max: number): number {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    if (!/^\d+(\.\d+)?$/.test(v)) throw new ConfigError(name, `expected a number such as 0.5, got "${v}"`);
     const n = Number(v);
     if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
     return n;
@@ -107,10 +122,11 @@ class EnvReader {
 
 const HUB_ID = /^[\w.-]+\/[\w.-]+$/;
 
-function resolveModel(r: EnvReader, machine: MachineFacts, workers: number): { modelId: string; modelReason: string } {
+function resolveModel(r: EnvReader, machine: MachineFacts, shape: PoolShape, calibration: CalibrationRead): { modelId: string; modelReason: string } {
   const wanted = r.string('WHISPER_MODEL', 'auto');
+  const maxRtf = r.decimal('AUTO_MAX_RTF', 0.5, 0.01, 100);
   if (wanted === 'auto') {
-    const choice = chooseModel(machine, workers);
+    const choice = chooseModel(machine, shape, { maxRtf, samples: SPEED_SAMPLES, calibration: calibration.calibration, calibrationNote: calibration.note });
     return { modelId: choice.model.hubId, modelReason: `auto: ${choice.reason}` };
   }
   const known = MODEL_CATALOG.find((m) => m.name === wanted);
@@ -120,6 +136,25 @@ function resolveModel(r: EnvReader, machine: MachineFacts, workers: number): { m
     'WHISPER_MODEL',
     `expected auto, ${MODEL_CATALOG.map((m) => m.name).join(', ')} or a hub id like org/name, got "${wanted}"`,
   );
+}
+
+/**
+ * RTF_BUDGET: one number for every model, and/or model=number pairs (`1,small=1.5`), since a
+ * larger model is slower by design; the running model's budget is the one that counts.
+ */
+function rtfBudget(r: EnvReader, modelId: string): number {
+  const name = 'RTF_BUDGET';
+  const budgets = new Map<string | undefined, number>();
+  for (const part of (r.raw(name) ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [model, value] = part.includes('=') ? part.split('=', 2).map((s) => s.trim()) : [undefined, part];
+    const known = model === undefined || MODEL_CATALOG.some((m) => m.name === model) || HUB_ID.test(model);
+    if (!known || !/^\d+(\.\d+)?$/.test(value!) || !(Number(value) > 0)) {
+      throw new ConfigError(name, `expected a number, or model=number pairs such as 1,small=1.5 (models: ${MODEL_CATALOG.map((m) => m.name).join(', ')} or a hub id), got "${part}"`);
+    }
+    budgets.set(model, Number(value));
+  }
+  const shortName = MODEL_CATALOG.find((m) => m.hubId === modelId)?.name;
+  return budgets.get(modelId) ?? budgets.get(shortName) ?? budgets.get(undefined) ?? 1;
 }
 
 /** glibc reads an empty value as 0, which mmaps every allocation: refuse it rather than crawl. */
@@ -132,15 +167,17 @@ function mallocMmapThreshold(env: Env, r: EnvReader): number | undefined {
 }
 
 export interface LoadConfigOptions {
-  /** The bot token is only needed to run the bot, not to transcribe files or pull models. */
-  requireToken: boolean;
+  /** The bot token is only needed to run the bot, not to transcribe files or pull models (default true). */
+  requireToken?: boolean;
+  /** This machine's measured speed in DATA_DIR, which WHISPER_MODEL=auto prefers to the bench tables. */
+  readCalibration?: (dataDir: string) => CalibrationRead;
 }
 
-export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigOptions = { requireToken: true }): Config {
+export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigOptions = {}): Config {
   const r = new EnvReader(env);
 
   const botToken = r.raw('BOT_TOKEN') ?? '';
-  if (options.requireToken && !botToken) throw new ConfigError('BOT_TOKEN', 'required: the token @BotFather gave you');
+  if ((options.requireToken ?? true) && !botToken) throw new ConfigError('BOT_TOKEN', 'required: the token @BotFather gave you');
   if (botToken && !/^\d+:[\w-]+$/.test(botToken)) throw new ConfigError('BOT_TOKEN', 'does not look like a bot token (digits:secret)');
 
   const adminIds = new Set<number>();
@@ -162,6 +199,8 @@ export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigO
   const logLevel = r.string('LOG_LEVEL', 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
 
+  const model = resolveModel(r, machine, shape, options.readCalibration?.(dataDir) ?? { note: 'no calibration read' });
+
   const webhookUrl = r.raw('WEBHOOK_URL');
   const webhookSecret = r.raw('WEBHOOK_SECRET');
   if (webhookUrl) {
@@ -178,7 +217,7 @@ export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigO
     dataDir,
     databasePath: path.resolve(r.string('DATABASE_PATH', path.join(dataDir, 'voicebot.sqlite'))),
     modelsDir: path.resolve(r.string('MODELS_DIR', './models')),
-    ...resolveModel(r, machine, shape.workers),
+    ...model,
     modelHubUrl: r.url('MODEL_HUB_URL', 'https://huggingface.co'),
     asrWorkers: shape.workers,
     asrThreads: shape.threads,
@@ -198,6 +237,8 @@ export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigO
     jobLeaseSeconds: r.integer('JOB_LEASE_SECONDS', 120, 5),
     shutdownGraceSeconds: r.integer('SHUTDOWN_GRACE_SECONDS', 25, 1),
     storeTranscripts: r.boolean('STORE_TRANSCRIPTS', true),
+    rtfBudget: rtfBudget(r, model.modelId),
+    backupKeep: r.integer('BACKUP_KEEP', 7, 1, 1000),
     webhookUrl,
     webhookSecret,
   };

@@ -2,6 +2,7 @@
 import { run, type RunnerHandle } from '@grammyjs/runner';
 import { webhookCallback } from 'grammy';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readCalibration } from './asr/calibration.js';
 import { MODEL_DTYPE } from './asr/catalog.js';
 import { ensureModel, ModelDownloadError } from './asr/model-store.js';
 import { AsrPool } from './asr/pool.js';
@@ -16,9 +17,9 @@ import { Dispatcher } from './jobs/dispatcher.js';
 import { JobStats } from './jobs/job-stats.js';
 import { JobStore } from './jobs/job-store.js';
 import { JobPipeline } from './jobs/pipeline.js';
-import { startHttpServer } from './metrics/http-server.js';
+import { startHttpServer } from './http/server.js';
 import { createLogger } from './metrics/logger.js';
-import { availableMemoryMb, memoryLimitMb, swapUsedMb, vcpus } from './metrics/machine.js';
+import { availableMemoryMb, memoryLimitMb, swapUsedMb, vcpus } from './machine.js';
 import { Metrics } from './metrics/metrics.js';
 import { isWritable, openDatabase, StorageError, type Db } from './storage/database.js';
 import { LifecycleLog } from './storage/lifecycle.js';
@@ -35,7 +36,7 @@ function fatal(message: string): never {
 
 let config: Config;
 try {
-  config = loadConfig(process.env, { vcpus: vcpus(), memoryMb: memoryLimitMb() });
+  config = loadConfig(process.env, { vcpus: vcpus(), memoryMb: memoryLimitMb() }, { readCalibration });
 } catch (error) {
   fatal(error instanceof ConfigError ? `invalid configuration: ${error.message}` : String(error));
 }
@@ -50,6 +51,7 @@ try {
 }
 const lifecycle = new LifecycleLog(db);
 const metrics = new Metrics();
+metrics.rtfBudget.set({ model: config.modelId }, config.rtfBudget);
 
 process.on('uncaughtException', (error) => {
   log.fatal({ err: error }, 'uncaught exception: exiting so the supervisor restarts a clean process');
@@ -63,6 +65,7 @@ process.on('unhandledRejection', (reason) => {
 
 if (lifecycle.previousRunWasUnclean()) {
   lifecycle.record('unclean_exit');
+  metrics.previousRunUnclean.set(1);
   log.warn('the previous run ended without a clean stop: it was killed (OOM kill: exit 137, SIGKILL) or the machine lost power');
 }
 lifecycle.record('start', { version: VERSION, model: config.modelId, pid: process.pid });
@@ -139,7 +142,7 @@ try {
 
 const store = new JobStore(db);
 const settings = new SettingsStore(db);
-const bot = createBot(config.botToken, config.telegramApiRoot);
+const bot = createBot(config.botToken, config.telegramApiRoot, (reachable) => metrics.telegramReachable.set(reachable ? 1 : 0));
 const channel = new TelegramChannel({
   api: bot.api,
   store,

@@ -12,7 +12,7 @@ const compose = parse(read('docker-compose.prod.yml')) as Record<string, any>;
 const bot = compose.services.voicebot;
 
 /** Every variable config.ts reads. */
-const configVariables = [...read('src/config.ts').matchAll(/r\.(?:raw|string|integer|optionalInteger|boolean|url)\('([A-Z_]+)'/g)].map((m) => m[1]!);
+const configVariables = [...read('src/config.ts').matchAll(/r\.(?:raw|string|integer|decimal|optionalInteger|boolean|url)\('([A-Z_]+)'/g)].map((m) => m[1]!);
 
 describe('Dockerfile', () => {
   it('is multi-stage on Node 20 Debian slim with ffmpeg from apt and production-only dependencies', () => {

@@ -1,6 +1,7 @@
 // Pure logic: no Telegram, ffmpeg or ONNX.
 import { describe, expect, it } from 'vitest';
 import { chooseModel, defaultPoolShape } from '../src/asr/model-choice.js';
+import { SPEED_SAMPLES } from '../src/asr/speed-table.js';
 import { fixedTokenBudget, maxNewTokens, planWindows } from '../src/asr/decoding-policy.js';
 import { cutRepetitionLoops } from '../src/asr/transcript-cleanup.js';
 import { hasSpeech } from '../src/audio/speech-gate.js';
@@ -124,12 +125,12 @@ describe('configuration', () => {
   const machine = { vcpus: 2, memoryMb: 1024 };
   const env = { BOT_TOKEN: '1:abc' };
 
-  it('applies defaults and picks base on a 1 GB machine, small on 2 GB', () => {
+  it('applies defaults and picks base on a 1 GB machine, small on 2 GB when its speed is accepted', () => {
     const config = loadConfig(env, machine);
     expect(config).toMatchObject({ telegramApiRoot: 'https://api.telegram.org', maxFileMb: 20, asrWorkers: 1, asrThreads: 2, modelId: 'Xenova/whisper-base' });
-    expect(config.modelReason).toMatch(/^auto: base needs/);
+    expect(config.modelReason).toMatch(/^auto: base, the largest within memory budget 870 MB/);
     expect(config.databasePath.endsWith('data/voicebot.sqlite')).toBe(true);
-    expect(loadConfig(env, { vcpus: 2, memoryMb: 2048 }).modelId).toBe('Xenova/whisper-small');
+    expect(loadConfig({ ...env, AUTO_MAX_RTF: '0.6' }, { vcpus: 2, memoryMb: 2048 }).modelId).toBe('Xenova/whisper-small');
   });
 
   it.each([
@@ -172,12 +173,14 @@ describe('model choice and pool shape', () => {
   });
 
   it('takes the largest model that fits, and says so when none does', () => {
-    expect(chooseModel({ vcpus: 2, memoryMb: 1024 }, 1).model.name).toBe('base');
-    expect(chooseModel({ vcpus: 2, memoryMb: 1024 }, 2).model.name).toBe('tiny');
-    expect(chooseModel({ vcpus: 2, memoryMb: 2048 }, 1).model.name).toBe('small');
-    expect(chooseModel({ vcpus: 4, memoryMb: 2560 }, 2).model.name).toBe('base');
-    expect(chooseModel({ vcpus: 2, memoryMb: 256 }, 1).reason).toMatch(/no model fits/);
-    expect(chooseModel({ vcpus: 8, memoryMb: 8192 }, 1).model.name).toBe('medium');
+    // Speed set aside (any RTF accepted): memory alone decides.
+    const anySpeed = { maxRtf: 100, samples: SPEED_SAMPLES };
+    expect(chooseModel({ vcpus: 2, memoryMb: 1024 }, { workers: 1, threads: 2 }, anySpeed).model.name).toBe('base');
+    expect(chooseModel({ vcpus: 2, memoryMb: 1024 }, { workers: 2, threads: 1 }, anySpeed).model.name).toBe('tiny');
+    expect(chooseModel({ vcpus: 2, memoryMb: 2048 }, { workers: 1, threads: 2 }, anySpeed).model.name).toBe('small');
+    expect(chooseModel({ vcpus: 4, memoryMb: 2560 }, { workers: 2, threads: 2 }, anySpeed).model.name).toBe('base');
+    expect(chooseModel({ vcpus: 2, memoryMb: 256 }, { workers: 1, threads: 2 }, anySpeed).reason).toMatch(/no model fits/);
+    expect(chooseModel({ vcpus: 8, memoryMb: 8192 }, { workers: 1, threads: 8 }, anySpeed).model.name).toBe('medium');
   });
 });
 

@@ -12,13 +12,15 @@ export interface ModelSpec {
    * upper bound); medium was not measured: estimated from small by its weight size.
    */
   workerPeakMb: number;
+  /** Parameters in millions (the published figures): what a model not in the speed table is estimated from. */
+  paramsM: number;
 }
 
 export const MODEL_CATALOG: readonly ModelSpec[] = [
-  { name: 'tiny', hubId: 'Xenova/whisper-tiny', workerPeakMb: 300 },
-  { name: 'base', hubId: 'Xenova/whisper-base', workerPeakMb: 535 },
-  { name: 'small', hubId: 'Xenova/whisper-small', workerPeakMb: 1_085 },
-  { name: 'medium', hubId: 'Xenova/whisper-medium', workerPeakMb: 2_780 },
+  { name: 'tiny', hubId: 'Xenova/whisper-tiny', workerPeakMb: 300, paramsM: 39 },
+  { name: 'base', hubId: 'Xenova/whisper-base', workerPeakMb: 535, paramsM: 74 },
+  { name: 'small', hubId: 'Xenova/whisper-small', workerPeakMb: 1_085, paramsM: 244 },
+  { name: 'medium', hubId: 'Xenova/whisper-medium', workerPeakMb: 2_780, paramsM: 769 },
 ];
 
 /** The bot's main thread with every module, the database and metrics, before any worker: 75 MB measured. */

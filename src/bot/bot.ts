@@ -7,6 +7,7 @@ import type { JobStore } from '../jobs/job-store.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { commands, type CommandDeps } from './commands.js';
 import type { Intake } from './intake.js';
+import { trackReachability } from './reachability.js';
 
 export interface BotDeps extends CommandDeps {
   store: JobStore;
@@ -25,9 +26,14 @@ function dedupeUpdates(store: JobStore): MiddlewareFn<Context> {
   };
 }
 
-/** The client: outgoing calls throttled, and 429 flood waits retried after the time Telegram asks. */
-export function createBot(token: string, apiRoot: string): Bot {
+/**
+ * The client: outgoing calls throttled, and 429 flood waits retried after the time Telegram asks.
+ * `onReachability` hears about every attempt: it sits below auto-retry, which retries network
+ * errors without end and would otherwise hide an outage.
+ */
+export function createBot(token: string, apiRoot: string, onReachability?: (reachable: boolean) => void): Bot {
   const bot = new Bot(token, { client: { apiRoot } });
+  if (onReachability) trackReachability(bot.api, onReachability);
   bot.api.config.use(apiThrottler());
   bot.api.config.use(autoRetry({ maxRetryAttempts: 5, maxDelaySeconds: 120 }));
   return bot;

@@ -95,6 +95,7 @@ export class Intake {
 
     const job = store.insert(base);
     if (!job) return; // this voice note is a job already
+    metrics.jobsQueued.inc();
     const status = await ctx.api.sendMessage(target.chat.id, t(ui, 'queued', { position: store.queuePosition(job.id) }), replyTo);
     store.setStatusMessage(job.id, status.message_id);
     log.info({ jobId: job.id, userId: from.id, chatId: target.chat.id, messageId: target.message_id, mediaKind: media.kind }, 'voice note accepted');

@@ -2,7 +2,7 @@
 import { MODEL_DTYPE } from '../asr/catalog.js';
 import { ensureModel } from '../asr/model-store.js';
 import { ConfigError, loadConfig } from '../config.js';
-import { memoryLimitMb, vcpus } from '../metrics/machine.js';
+import { memoryLimitMb, vcpus } from '../machine.js';
 
 const wanted = process.argv[2];
 if (!wanted || wanted === '--help') {

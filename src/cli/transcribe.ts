@@ -1,6 +1,7 @@
 // npm run transcribe -- [--language xx] [--translate] [--timestamps] <file>...
 // The bot's own decode and worker pool, without Telegram: prints text, audio seconds and RTF.
 import { parseArgs } from 'node:util';
+import { readCalibration } from '../asr/calibration.js';
 import { MODEL_DTYPE } from '../asr/catalog.js';
 import { ensureModel } from '../asr/model-store.js';
 import { AsrPool } from '../asr/pool.js';
@@ -9,7 +10,7 @@ import { ConfigError, loadConfig } from '../config.js';
 import { inferenceRtf } from '../jobs/rtf.js';
 import { cutRepetitionLoops } from '../asr/transcript-cleanup.js';
 import { withTimestamps } from '../bot/transcript-format.js';
-import { memoryLimitMb, vcpus } from '../metrics/machine.js';
+import { memoryLimitMb, vcpus } from '../machine.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -22,7 +23,7 @@ if (values.help || positionals.length === 0) {
 
 let pool: AsrPool | undefined;
 try {
-  const config = loadConfig(process.env, { vcpus: vcpus(), memoryMb: memoryLimitMb() }, { requireToken: false });
+  const config = loadConfig(process.env, { vcpus: vcpus(), memoryMb: memoryLimitMb() }, { requireToken: false, readCalibration });
   await ensureModel({ modelId: config.modelId, modelsDir: config.modelsDir, hubUrl: config.modelHubUrl, dtype: MODEL_DTYPE });
   const ffmpeg = findFfmpeg();
   pool = new AsrPool({

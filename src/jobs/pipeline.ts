@@ -140,6 +140,7 @@ export class JobPipeline {
       metrics.inferenceSeconds.observe({ model: this.deps.modelId }, (outcome.inferenceMs ?? 0) / 1000);
     }
     if (outcome.decodeMs) metrics.decodeSeconds.observe(outcome.decodeMs / 1000);
+    if (outcome.queueWaitMs != null) metrics.queueWaitSeconds.observe(outcome.queueWaitMs / 1000);
     if (outcome.audioSeconds) metrics.audioSeconds.inc(outcome.audioSeconds);
     if (outcome.rssPeakMb) metrics.jobPeakRssBytes.set(outcome.rssPeakMb * 2 ** 20);
     if (status === 'failed') metrics.errors.inc({ where: outcome.errorCode ?? 'job' });

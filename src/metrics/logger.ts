@@ -1,8 +1,11 @@
-// pino JSON logs; the bot token never reaches them.
+// pino JSON logs (pretty on a developer's terminal); the bot token never reaches them.
 import pino, { type Logger } from 'pino';
+import pretty from 'pino-pretty';
 
 export function createLogger(level: string, botToken: string): Logger {
   const scrub = (text: string) => (botToken ? text.replaceAll(botToken, '<token>') : text);
+  // Log collectors read JSON: pretty only for a person at a terminal, never in production.
+  const forPerson = process.stdout.isTTY && process.env.NODE_ENV !== 'production';
   return pino({
     level,
     base: { service: 'voicebot', pid: process.pid },
@@ -16,5 +19,5 @@ export function createLogger(level: string, botToken: string): Logger {
         return serialized;
       },
     },
-  });
+  }, forPerson ? pretty({ colorize: true, sync: true }) : undefined);
 }

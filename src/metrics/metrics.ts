@@ -1,5 +1,13 @@
 // Prometheus metrics: one registry per process, named voicebot_*.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { WorkerExitReason } from '../asr/pool.js';
+import { availableMemoryMb, memoryLimitBytes, processSwapBytes } from '../machine.js';
+
+/**
+ * Every reason a worker can exit, so that each restart series exists at 0 from the start: alert
+ * rules and dashboard panels then see the first restart as an increase, not as a new series.
+ */
+const WORKER_EXIT_REASONS: Record<WorkerExitReason, true> = { out_of_memory: true, crashed: true, recycled: true, load_failed: true };
 
 export class Metrics {
   readonly registry = new Registry();
@@ -37,6 +45,13 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly queueWaitSeconds = new Histogram({
+    name: 'voicebot_queue_wait_seconds',
+    help: 'Time a job waited in the queue before its work started',
+    buckets: [0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1800],
+    registers: [this.registry],
+  });
+  readonly jobsQueued = new Counter({ name: 'voicebot_jobs_queued_total', help: 'Voice notes accepted into the queue', registers: [this.registry] });
   readonly queueDepth = new Gauge({ name: 'voicebot_queue_depth', help: 'Jobs queued or processing', registers: [this.registry] });
   readonly workerRestarts = new Counter({
     name: 'voicebot_worker_restarts_total',
@@ -68,9 +83,44 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly cacheHits = new Counter({ name: 'voicebot_cache_hits_total', help: 'Voice notes answered from a stored transcript', registers: [this.registry] });
+  readonly ready = new Gauge({
+    name: 'voicebot_ready',
+    help: 'The checks behind /readyz, updated on every scrape: 1 passing, 0 failing',
+    labelNames: ['check'] as const,
+    registers: [this.registry],
+  });
+  readonly telegramReachable = new Gauge({ name: 'voicebot_telegram_reachable', help: 'Whether the last Bot API call got an answer (1) or failed on the network or a server error (0)', registers: [this.registry] });
+  readonly previousRunUnclean = new Gauge({ name: 'voicebot_previous_run_unclean', help: 'This process started after a run that ended without a clean stop (OOM kill, SIGKILL, power loss)', registers: [this.registry] });
+  readonly rtfBudget = new Gauge({
+    name: 'voicebot_rtf_budget',
+    help: 'RTF p95 above which the model is too slow for this machine (RTF_BUDGET), for the running model',
+    labelNames: ['model'] as const,
+    registers: [this.registry],
+  });
+  readonly memoryLimitBytes = this.sampledGauge('voicebot_memory_limit_bytes', "Memory the process may use: the container's cgroup limit, else the host's RAM", memoryLimitBytes);
+  readonly memoryAvailableBytes = this.sampledGauge(
+    'voicebot_memory_available_bytes',
+    "Memory still available: the container's headroom, else the host's MemAvailable (what admission checks)",
+    () => availableMemoryMb() * 2 ** 20,
+  );
+  readonly swapBytes = this.sampledGauge('voicebot_process_swap_bytes', "The process's pages in swap (VmSwap), worker threads included", processSwapBytes);
 
   constructor() {
     // Default metrics include process memory, event-loop lag and GC.
     collectDefaultMetrics({ register: this.registry, prefix: 'voicebot_' });
+    this.previousRunUnclean.set(0);
+    for (const reason of Object.keys(WORKER_EXIT_REASONS)) this.workerRestarts.inc({ reason }, 0);
+  }
+
+  /** A machine fact read at each scrape, so it is never older than the scrape. */
+  private sampledGauge(name: string, help: string, read: () => number): Gauge {
+    return new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
   }
 }

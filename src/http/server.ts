@@ -1,7 +1,7 @@
 // /healthz (the process answers), /readyz (model loaded, database writable), /metrics.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Metrics } from './metrics.js';
+import type { Metrics } from '../metrics/metrics.js';
 
 export interface Readiness {
   modelLoaded(): boolean;
@@ -22,6 +22,12 @@ export interface RunningHttpServer {
 }
 
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
+  // The same checks as /readyz, as a gauge: Prometheus scrapes /metrics, never /readyz.
+  const readiness = () => {
+    const checks = { model: options.readiness.modelLoaded(), database: options.readiness.databaseWritable() };
+    for (const [check, ok] of Object.entries(checks)) options.metrics.ready.set({ check }, ok ? 1 : 0);
+    return checks;
+  };
   const server = http.createServer((req, res) => {
     const url = req.url?.split('?')[0];
     if (options.extra?.(req, res)) return;
@@ -32,10 +38,11 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     if (url === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else if (url === '/readyz') {
-      const checks = { model: options.readiness.modelLoaded(), database: options.readiness.databaseWritable() };
+      const checks = readiness();
       const ok = checks.model && checks.database;
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready: ok, ...checks }));
     } else if (url === '/metrics') {
+      readiness();
       options.metrics.registry
         .metrics()
         .then((body) => res.writeHead(200, { 'content-type': options.metrics.registry.contentType }).end(body))

@@ -23,8 +23,13 @@ function cgroupMemoryUsageBytes(): number | undefined {
   return readNumber('/sys/fs/cgroup/memory.current') ?? readNumber('/sys/fs/cgroup/memory/memory.usage_in_bytes');
 }
 
+/** The memory this process may use: the container's limit, else the host's RAM. */
+export function memoryLimitBytes(): number {
+  return cgroupMemoryLimitBytes() ?? os.totalmem();
+}
+
 export function memoryLimitMb(): number {
-  return Math.floor((cgroupMemoryLimitBytes() ?? os.totalmem()) / 2 ** 20);
+  return Math.floor(memoryLimitBytes() / 2 ** 20);
 }
 
 /** Memory still available to this process: the container's headroom, or the host's MemAvailable. */
@@ -53,6 +58,19 @@ export function swapUsedMb(): number {
     // not Linux
   }
   return 0;
+}
+
+/**
+ * This process's pages in swap (VmSwap; its worker threads included), 0 where /proc is absent.
+ * Unlike the host's swap figures it is the bot's own, inside a container too.
+ */
+export function processSwapBytes(): number {
+  try {
+    const match = /^VmSwap:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
 }
 
 function cgroupCpuQuota(): number | undefined {

@@ -1,0 +1,31 @@
+// What each model costs on a CPU, from the benchmark results shipped in bench/results: the RTF of a
+// 10-s note (p50, interpolated between the 9-s and 15-s clips) for one worker with N threads, q8.
+// A test recomputes every row from its file and fails when a results file has no row here.
+
+export interface SpeedSample {
+  model: string;
+  /** onnxruntime threads of the one worker that transcribed. */
+  threads: number;
+  rtf10s: number;
+  /** The results file and memory profile the figure comes from. */
+  source: string;
+}
+
+export const SPEED_SAMPLES: readonly SpeedSample[] = [
+  { model: 'base', threads: 1, rtf10s: 0.231, source: '1gb-swap-1vcpu-default.json default' },
+  { model: 'base', threads: 1, rtf10s: 0.277, source: '1gb-swap-1vcpu.json lean' },
+  { model: 'small', threads: 1, rtf10s: 0.689, source: '1gb-swap-1vcpu.json lean' },
+  { model: 'base', threads: 2, rtf10s: 0.222, source: '2gb-2vcpu.json lean' },
+  { model: 'base', threads: 2, rtf10s: 0.187, source: '2gb-2vcpu.json default' },
+  { model: 'small', threads: 2, rtf10s: 0.516, source: '2gb-2vcpu.json lean' },
+  { model: 'small', threads: 2, rtf10s: 0.485, source: '2gb-2vcpu.json default' },
+  { model: 'base', threads: 2, rtf10s: 0.2, source: 'host-dtypes.json lean' },
+  { model: 'base', threads: 2, rtf10s: 0.17, source: 'host-fast.json fast' },
+  { model: 'base', threads: 2, rtf10s: 0.203, source: 'host-fast.json default' },
+  { model: 'small', threads: 2, rtf10s: 0.524, source: 'host-fast.json fast' },
+  { model: 'small', threads: 2, rtf10s: 0.57, source: 'host-fast.json default' },
+  { model: 'base', threads: 1, rtf10s: 0.254, source: 'host-lean-base.json lean' },
+  { model: 'base', threads: 2, rtf10s: 0.198, source: 'host-lean-base.json lean' },
+  { model: 'small', threads: 1, rtf10s: 0.809, source: 'host-lean-small.json lean' },
+  { model: 'small', threads: 2, rtf10s: 0.536, source: 'host-lean-small.json lean' },
+];
