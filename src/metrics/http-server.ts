@@ -1,4 +1,4 @@
-// /healthz (the process answers), /readyz (model loaded, database writable), /metrics.
+// /healthz (the process answers), /readyz (model loaded, database writable, Telegram reached), /metrics.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Metrics } from './metrics.js';
@@ -6,6 +6,7 @@ import type { Metrics } from './metrics.js';
 export interface Readiness {
   modelLoaded(): boolean;
   databaseWritable(): boolean;
+  telegramReached(): boolean;
 }
 
 export interface HttpServerOptions {
@@ -32,8 +33,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     if (url === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else if (url === '/readyz') {
-      const checks = { model: options.readiness.modelLoaded(), database: options.readiness.databaseWritable() };
-      const ok = checks.model && checks.database;
+      const checks = { model: options.readiness.modelLoaded(), database: options.readiness.databaseWritable(), telegram: options.readiness.telegramReached() };
+      const ok = checks.model && checks.database && checks.telegram;
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready: ok, ...checks }));
     } else if (url === '/metrics') {
       options.metrics.registry

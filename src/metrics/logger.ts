@@ -1,20 +1,33 @@
-// pino JSON logs; the bot token never reaches them.
+// pino JSON logs; the bot token and the webhook secret never reach them, however deep they hide.
 import pino, { type Logger } from 'pino';
 
-export function createLogger(level: string, botToken: string): Logger {
-  const scrub = (text: string) => (botToken ? text.replaceAll(botToken, '<token>') : text);
+/** Shorter values could match ordinary text; the config validates real tokens and secrets as longer. */
+const MIN_SECRET_LENGTH = 8;
+
+/**
+ * Replaces secrets in any text. The token's secret half is a secret of its own: it survives URL
+ * encoding of the colon (`123%3Aabc`), and grammY's errors nest the request URL several levels deep.
+ */
+export class SecretScrubber {
+  private readonly secrets: string[];
+
+  constructor(botToken: string, webhookSecret?: string) {
+    const tokenSecret = botToken.slice(botToken.indexOf(':') + 1);
+    this.secrets = [botToken, tokenSecret, webhookSecret ?? '']
+      .filter((secret) => secret.length >= MIN_SECRET_LENGTH)
+      .sort((a, b) => b.length - a.length);
+  }
+
+  readonly scrub = (text: string): string => this.secrets.reduce((clean, secret) => clean.replaceAll(secret, '<redacted>'), text);
+}
+
+export function createLogger(level: string, scrubber: SecretScrubber): Logger {
   return pino({
     level,
     base: { service: 'voicebot', pid: process.pid },
-    redact: { paths: ['botToken', '*.botToken', 'token', '*.token', 'webhookSecret', '*.webhookSecret'], censor: '<redacted>' },
-    serializers: {
-      // Errors from HTTP clients can carry request URLs, and Telegram's carry the token.
-      err: (error: Error) => {
-        const serialized = pino.stdSerializers.err(error);
-        serialized.message = scrub(serialized.message ?? '');
-        if (serialized.stack) serialized.stack = scrub(serialized.stack);
-        return serialized;
-      },
-    },
+    // Nested errors (grammY's HttpError.error, `cause` chains) are serialized whole, so the finished
+    // line is scrubbed rather than chosen fields: a secret in any field, at any depth, is caught.
+    serializers: { err: pino.stdSerializers.errWithCause },
+    hooks: { streamWrite: scrubber.scrub },
   });
 }
