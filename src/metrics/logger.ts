@@ -1,5 +1,5 @@
 // pino JSON logs; the bot token and the webhook secret never reach them, however deep they hide.
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 
 /** Shorter values could match ordinary text; the config validates real tokens and secrets as longer. */
 const MIN_SECRET_LENGTH = 8;
@@ -21,13 +21,15 @@ export class SecretScrubber {
   readonly scrub = (text: string): string => this.secrets.reduce((clean, secret) => clean.replaceAll(secret, '<redacted>'), text);
 }
 
-export function createLogger(level: string, scrubber: SecretScrubber): Logger {
-  return pino({
+/** Writes to stdout unless given another `destination`. */
+export function createLogger(level: string, scrubber: SecretScrubber, destination?: DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
     level,
     base: { service: 'voicebot', pid: process.pid },
     // Nested errors (grammY's HttpError.error, `cause` chains) are serialized whole, so the finished
     // line is scrubbed rather than chosen fields: a secret in any field, at any depth, is caught.
     serializers: { err: pino.stdSerializers.errWithCause },
     hooks: { streamWrite: scrubber.scrub },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
