@@ -155,7 +155,7 @@ const channel = new TelegramChannel({
   scrub: scrubber.scrub,
   onRetry: (job, error, retryInMs) => {
     metrics.deliveryRetries.inc();
-    log.warn({ err: error, jobId: job.id, retryInMs }, 'sending to Telegram failed: trying again');
+    log.warn({ err: error, jobId: job.id, retryInMs }, 'a Telegram call failed: trying again');
   },
   onAttachmentError: (job, error) => {
     metrics.errors.inc({ where: 'attachment' });

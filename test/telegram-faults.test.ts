@@ -94,7 +94,7 @@ describe('Telegram unreachable, refusing or failing at startup: logged, counted,
     h.api.inject('editMessageText', { count: 1, reset: true, when: (p) => /language/.test(String(p.text)) });
     const reset = h.api.sendVoice({ chatId: 72, userId: 72, bytes: speechOgg('Delivery is cut off once.', 2), duration: 2 });
     expect((await h.waitForAnswer(72, reset.messageId)).text).toMatch(/language/);
-    const retried = h.bot.logs.find((l) => l.msg === 'sending to Telegram failed: trying again')!;
+    const retried = h.bot.logs.find((l) => l.msg === 'a Telegram call failed: trying again')!;
     expect(JSON.stringify(retried)).toMatch(/<redacted>/);
   });
 });
@@ -169,7 +169,7 @@ describe('deliveries under Telegram faults', () => {
       expect(h.api.documents.filter((d) => d.chat_id === 310)).toHaveLength(1);
 
       const faults = (h.api.injected.get('sendMessage') ?? 0) + (h.api.injected.get('editMessageText') ?? 0);
-      const retries = h.bot.logs.filter((l) => l.msg === 'sending to Telegram failed: trying again').length;
+      const retries = h.bot.logs.filter((l) => l.msg === 'a Telegram call failed: trying again').length;
       expect(faults).toBeGreaterThan(0);
       console.log(
         `[figure] Bot API failing 30% of sendMessage/editMessageText with 429/500: ${faults} faults injected, ${retries} pieces retried; ` +

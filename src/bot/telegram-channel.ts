@@ -24,7 +24,7 @@ export interface TelegramChannelOptions {
   api: Api;
   /** Where a failed attachment (.txt, .srt) is reported: the text itself was delivered. */
   onAttachmentError: (job: Job, error: Error) => void;
-  /** Where a piece that failed and will be tried again is reported. */
+  /** Where a call that failed and will be tried again is reported. */
   onRetry: (job: Job, error: Error, retryInMs: number) => void;
   store: JobStore;
   token: string;
@@ -78,17 +78,15 @@ export class TelegramChannel implements ReplyChannel {
   }
 
   /**
-   * One piece of an answer, tried until Telegram accepts it: after a transient failure it waits
-   * (never less than Telegram's retry_after) and tries again, up to DELIVERY_TRIES times.
+   * One call, tried again after a transient failure: never sooner than Telegram's retry_after,
+   * up to DELIVERY_TRIES times. What still fails is thrown as it came, for the caller to name.
    */
-  private async persist<T>(job: Job, what: string, send: () => Promise<T>): Promise<T> {
+  private async withRetries<T>(job: Job, send: () => Promise<T>): Promise<T> {
     for (let failures = 1; ; failures++) {
       try {
         return await send();
       } catch (error) {
-        if (!isTransient(error) || failures >= DELIVERY_TRIES) {
-          throw new JobError('reply_failed', `${what} failed ${failures} time(s): ${this.options.scrub((error as Error).message)}`);
-        }
+        if (!isTransient(error) || failures >= DELIVERY_TRIES) throw error;
         const retryInMs = deliveryRetryDelayMs(failures, error instanceof GrammyError ? error.parameters.retry_after : undefined);
         this.options.onRetry(job, error as Error, retryInMs);
         await sleep(retryInMs);
@@ -99,7 +97,7 @@ export class TelegramChannel implements ReplyChannel {
   async download(job: Job, maxBytes: number): Promise<string> {
     let filePath: string | undefined;
     try {
-      filePath = (await this.api.getFile(job.fileId)).file_path;
+      filePath = (await this.withRetries(job, () => this.api.getFile(job.fileId))).file_path;
     } catch (error) {
       if (error instanceof GrammyError && /file is too big/i.test(error.description)) {
         throw new JobError('too_large', error.description, { maxMb: Math.round(maxBytes / 2 ** 20) });
@@ -179,7 +177,11 @@ export class TelegramChannel implements ReplyChannel {
 
     let delivered = this.deliveredPieces(job);
     for (const [what, send] of pieces.slice(delivered)) {
-      await this.persist(job, what, send);
+      try {
+        await this.withRetries(job, send);
+      } catch (error) {
+        throw new JobError('reply_failed', `${what} of the answer: ${this.options.scrub((error as Error).message)}`);
+      }
       this.options.store.markDelivered(job.id, ++delivered);
     }
   }
@@ -202,7 +204,7 @@ export class TelegramChannel implements ReplyChannel {
   /** Once part of an answer is out, the error follows it as a new message instead of replacing it. */
   async refuse(job: Job, error: JobError): Promise<void> {
     const text = errorMessage(job.uiLanguage, error);
-    if (this.deliveredPieces(job) > 0) await this.persist(job, 'the error message', () => this.api.sendMessage(job.chatId, text, replyTo(job)));
-    else await this.persist(job, 'the error message', () => this.showStatus(job, text));
+    if (this.deliveredPieces(job) > 0) await this.withRetries(job, () => this.api.sendMessage(job.chatId, text, replyTo(job)));
+    else await this.withRetries(job, () => this.showStatus(job, text));
   }
 }
