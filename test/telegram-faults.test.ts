@@ -57,21 +57,26 @@ describe('Telegram unreachable, refusing or failing at startup: logged, counted,
   it('a closed port: every attempt logged with host, kind and next retry; counted; /readyz says Telegram is not reached', async () => {
     const port = await closedPort();
     const bot = h.launchBot({ TELEGRAM_API_ROOT: `http://127.0.0.1:${port}` });
-    const httpPort = await bot.httpPort();
-    await bot.waitForLog((l) => l.msg === 'ASR worker ready');
-    await bot.waitForLog(() => bot.logs.filter((l) => /cannot reach the Bot API/.test(l.msg)).length >= 2, 30_000);
-    const failures = bot.logs.filter((l) => /cannot reach the Bot API/.test(l.msg));
-    expect(failures.slice(0, 2).map((l) => [l.host, l.kind, l.retryInMs])).toEqual([
-      [`127.0.0.1:${port}`, 'refused', 1000],
-      [`127.0.0.1:${port}`, 'refused', 2000],
-    ]);
-    expect(failures[0]!.msg).toMatch(/connection refused \(ECONNREFUSED\); retrying in 1 s/);
-    const ready = await get(httpPort, '/readyz');
-    expect(ready.status).toBe(503);
-    expect(JSON.parse(ready.body)).toEqual({ ready: false, model: true, database: true, telegram: false });
-    expect((await get(httpPort, '/metrics')).body).toMatch(/^voicebot_telegram_connect_failures_total\{kind="refused"\} [2-9]/m);
-    expect(await bot.stop()).toBe(0);
-    outputs.push(bot.output());
+    let exitCode: number | null;
+    try {
+      const httpPort = await bot.httpPort();
+      await bot.waitForLog((l) => l.msg === 'ASR worker ready');
+      await bot.waitForLog(() => bot.logs.filter((l) => /cannot reach the Bot API/.test(l.msg)).length >= 2, 30_000);
+      const failures = bot.logs.filter((l) => /cannot reach the Bot API/.test(l.msg));
+      expect(failures.slice(0, 2).map((l) => [l.host, l.kind, l.retryInMs])).toEqual([
+        [`127.0.0.1:${port}`, 'refused', 1000],
+        [`127.0.0.1:${port}`, 'refused', 2000],
+      ]);
+      expect(failures[0]!.msg).toMatch(/connection refused \(ECONNREFUSED\); retrying in 1 s/);
+      const ready = await get(httpPort, '/readyz');
+      expect(ready.status).toBe(503);
+      expect(JSON.parse(ready.body)).toEqual({ ready: false, model: true, database: true, telegram: false });
+      expect((await get(httpPort, '/metrics')).body).toMatch(/^voicebot_telegram_connect_failures_total\{kind="refused"\} [2-9]/m);
+    } finally {
+      exitCode = await bot.stop();
+      outputs.push(bot.output());
+    }
+    expect(exitCode).toBe(0);
   });
 
   it('a reset connection, a 500 and a proxy\'s HTML 502, then the Bot API answers: each failure named, then connected', async () => {
@@ -101,6 +106,10 @@ describe('Telegram unreachable, refusing or failing at startup: logged, counted,
 
 describe('deliveries under Telegram faults', () => {
   const transcribed = (jobId: unknown) => h.bot.logs.filter((l) => l.msg === 'transcribed' && l.jobId === jobId).length;
+  beforeAll(async () => {
+    // Normally the bot the startup tests connected; on its own (vitest -t), a fresh one.
+    if (!h.bot || h.bot.hasExited()) await h.startBot();
+  });
 
   it('a forwarded copy is answered from the cache only when model, fixed language, task and timestamps all match', async () => {
     const id = 'forwarded-note';
@@ -124,20 +133,35 @@ describe('deliveries under Telegram faults', () => {
     expect(cached.text.split('\n\n')[0]).toBe(fresh.text.split('\n\n')[0]);
   });
 
-  it('progress edits held back by Telegram never land after the transcript', async () => {
-    h.api.inject('editMessageText', { delayMs: 3_000, when: (p) => /Transcribing… \d/.test(String(p.text)) });
+  it('progress edits held back by Telegram (a 429 flood wait, a slow edit) never land after the transcript', async () => {
+    const progressEdit = (p: Record<string, unknown>) => /Transcribing… \d/.test(String(p.text));
+    h.api.inject('editMessageText', { count: 1, statuses: [429], retryAfter: 6, when: progressEdit });
+    h.api.inject('editMessageText', { delayMs: 3_000, when: progressEdit });
     try {
-      const { messageId } = h.api.sendVoice({ chatId: 83, userId: 83, bytes: speechOgg('A note in two windows whose progress edit is slow to land.', 40), duration: 40 });
+      const { messageId } = h.api.sendVoice({ chatId: 83, userId: 83, bytes: speechOgg('A note in three windows whose progress edits are slow to land.', 65), duration: 65 });
       const answer = await h.waitForAnswer(83, messageId, 120_000);
       await h.waitForEmptyQueue();
-      // Long enough for an edit still held by the fake to land.
-      await new Promise((resolve) => setTimeout(resolve, 3_500));
+      // Long enough for an edit still waiting out the flood limit to land.
+      await new Promise((resolve) => setTimeout(resolve, 7_000));
       expect(answer.history.some((t) => /Transcribing… \d/.test(t))).toBe(true);
       expect(answer.history.at(-1)).toBe(answer.text);
       expect(answer.text).toMatch(/language/);
     } finally {
       h.api.heal('editMessageText');
     }
+  });
+
+  it('a delivery that fails past its retries keeps the transcript: the next attempt delivers it without running Whisper again', async () => {
+    h.api.inject('editMessageText', { count: 5, statuses: [500], when: (p) => /language/.test(String(p.text)) });
+    const { messageId } = h.api.sendVoice({ chatId: 84, userId: 84, bytes: speechOgg('Telegram fails five times in a row.', 2), duration: 2 });
+    const answer = await h.waitForAnswer(84, messageId, 90_000);
+    expect(answer.text).toMatch(/language/);
+    await h.waitForEmptyQueue();
+    const [job] = h.query<{ id: number; status: string; attempts: number; delivered_pieces: number }>('SELECT id, status, attempts, delivered_pieces FROM jobs WHERE message_id = ? AND chat_id = 84', messageId);
+    expect(job).toMatchObject({ status: 'done', attempts: 2, delivered_pieces: 1 });
+    expect(transcribed(job!.id)).toBe(1);
+    expect(h.bot.logs.some((l) => l.msg === 'delivering a stored transcript' && l.jobId === job!.id)).toBe(true);
+    expect(h.api.repliesTo(84, messageId)).toHaveLength(1);
   });
 
   it('Bot API failing 30% of sendMessage/editMessageText calls with 429/500: every transcript delivered once, Whisper run once per note', async () => {
