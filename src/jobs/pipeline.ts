@@ -58,9 +58,10 @@ export class JobPipeline {
     let progress: ProgressReporter | undefined;
     try {
       // A result stored by an earlier attempt is delivered as it is: Telegram failing never costs another Whisper run.
-      let result = store.get(job.id)?.result ?? job.result;
+      const stored = store.get(job.id);
+      let result = stored?.result;
       if (result) {
-        log.info({ attempt: job.attempts, deliveredPieces: store.get(job.id)?.deliveredPieces }, 'delivering a stored transcript');
+        log.info({ attempt: job.attempts, deliveredPieces: stored?.deliveredPieces }, 'delivering a stored transcript');
         outcome = {};
       } else {
         progress = new ProgressReporter(
@@ -98,7 +99,7 @@ export class JobPipeline {
   }
 
   /** Without STORE_TRANSCRIPTS the result lives only until it is delivered. */
-  private kept(result: Transcript | TranscriptRecord): JobOutcome {
+  private kept(result: TranscriptRecord): JobOutcome {
     return this.deps.storeTranscripts ? { transcript: result.text } : { transcript: null, result: null };
   }
 
