@@ -161,6 +161,7 @@ describe('deliveries under Telegram faults', () => {
     expect(job).toMatchObject({ status: 'done', attempts: 2, delivered_pieces: 1 });
     expect(transcribed(job!.id)).toBe(1);
     expect(h.bot.logs.some((l) => l.msg === 'delivering a stored transcript' && l.jobId === job!.id)).toBe(true);
+    expect(await h.bot.waitForLog((l) => l.msg === 'job finished' && l.messageId === messageId && l.chatId === 84)).toMatchObject({ attempts: 2, rtf: expect.any(Number), audioSeconds: expect.any(Number) });
     expect(h.api.repliesTo(84, messageId)).toHaveLength(1);
   });
 

@@ -60,9 +60,11 @@ export class JobPipeline {
       // A result stored by an earlier attempt is delivered as it is: Telegram failing never costs another Whisper run.
       const stored = store.get(job.id);
       let result = stored?.result;
-      if (result) {
-        log.info({ attempt: job.attempts, deliveredPieces: stored?.deliveredPieces }, 'delivering a stored transcript');
-        outcome = {};
+      if (stored && result) {
+        log.info({ attempt: job.attempts, deliveredPieces: stored.deliveredPieces }, 'delivering a stored transcript');
+        // What the attempt that transcribed measured, for the finished row, log line and metrics.
+        const { queueWaitMs, downloadMs, decodeMs, audioSeconds, inferenceMs, rtf, rtfTotal, model, language, workerId, threads } = stored;
+        outcome = { queueWaitMs, downloadMs, decodeMs, audioSeconds, inferenceMs, rtf, rtfTotal, model, language, workerId, threads };
       } else {
         progress = new ProgressReporter(
           (done, total) => channel.progress(job, done, total),
