@@ -7,18 +7,19 @@ import { MODEL_DTYPE } from './asr/catalog.js';
 import { ensureModel, ModelDownloadError } from './asr/model-store.js';
 import { AsrPool } from './asr/pool.js';
 import { findFfmpeg } from './audio/ffmpeg.js';
-import { createBot, installHandlers } from './bot/bot.js';
+import { createTelegramClients, installHandlers } from './bot/bot.js';
 import { Intake } from './bot/intake.js';
 import { SettingsStore } from './bot/settings-store.js';
 import { statsCommand } from './bot/stats-command.js';
 import { TelegramChannel } from './bot/telegram-channel.js';
+import { TelegramConnection } from './bot/telegram-connection.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { Dispatcher } from './jobs/dispatcher.js';
 import { JobStats } from './jobs/job-stats.js';
 import { JobStore } from './jobs/job-store.js';
 import { JobPipeline } from './jobs/pipeline.js';
 import { startHttpServer } from './http/server.js';
-import { createLogger } from './metrics/logger.js';
+import { createLogger, SecretScrubber } from './metrics/logger.js';
 import { availableMemoryMb, memoryLimitMb, swapUsedMb, vcpus } from './machine.js';
 import { Metrics } from './metrics/metrics.js';
 import { isWritable, openDatabase, StorageError, type Db } from './storage/database.js';
@@ -40,7 +41,8 @@ try {
 } catch (error) {
   fatal(error instanceof ConfigError ? `invalid configuration: ${error.message}` : String(error));
 }
-const log = createLogger(config.logLevel, config.botToken);
+const scrubber = new SecretScrubber(config.botToken, config.webhookSecret);
+const log = createLogger(config.logLevel, scrubber);
 
 let db: Db;
 try {
@@ -49,9 +51,10 @@ try {
   log.fatal({ path: error instanceof StorageError ? error.path : config.databasePath }, (error as Error).message);
   process.exit(1);
 }
-const lifecycle = new LifecycleLog(db);
+const lifecycle = new LifecycleLog(db, scrubber.scrub);
 const metrics = new Metrics();
 metrics.rtfBudget.set({ model: config.modelId }, config.rtfBudget);
+const telegram = new TelegramConnection({ token: config.botToken, apiRoot: config.telegramApiRoot, log, metrics });
 
 process.on('uncaughtException', (error) => {
   log.fatal({ err: error }, 'uncaught exception: exiting so the supervisor restarts a clean process');
@@ -112,7 +115,11 @@ let webhookHandler: ((req: IncomingMessage, res: ServerResponse) => Promise<void
 const http = await startHttpServer({
   port: config.httpPort,
   metrics,
-  readiness: { modelLoaded: () => modelLoadMs !== undefined && pool.readyWorkers > 0, databaseWritable: () => isWritable(db) },
+  readiness: {
+    modelLoaded: () => modelLoadMs !== undefined && pool.readyWorkers > 0,
+    databaseWritable: () => isWritable(db),
+    telegramReached: () => telegram.reached,
+  },
   extra: (req, res) => {
     if (!webhookHandler || req.method !== 'POST' || req.url !== WEBHOOK_PATH) return false;
     void webhookHandler(req, res);
@@ -142,12 +149,17 @@ try {
 
 const store = new JobStore(db);
 const settings = new SettingsStore(db);
-const bot = createBot(config.botToken, config.telegramApiRoot, (reachable) => metrics.telegramReachable.set(reachable ? 1 : 0));
+const { bot, jobApi } = createTelegramClients(config.botToken, config.telegramApiRoot, (reachable) => metrics.telegramReachable.set(reachable ? 1 : 0));
 const channel = new TelegramChannel({
-  api: bot.api,
+  api: jobApi,
   store,
   token: config.botToken,
   apiRoot: config.telegramApiRoot,
+  scrub: scrubber.scrub,
+  onRetry: (job, error, retryInMs) => {
+    metrics.deliveryRetries.inc();
+    log.warn({ err: error, jobId: job.id, retryInMs }, 'a Telegram call failed: trying again');
+  },
   onAttachmentError: (job, error) => {
     metrics.errors.inc({ where: 'attachment' });
     log.warn({ err: error, jobId: job.id }, 'transcript delivered, but its file attachment failed');
@@ -179,6 +191,7 @@ const intake = new Intake({
   settings,
   channel,
   limits: config,
+  modelId: config.modelId,
   metrics,
   log,
   availableMemoryMb,
@@ -218,25 +231,13 @@ dispatcher.start();
 
 let runner: RunnerHandle | undefined;
 let stopping = false;
+const connecting = new AbortController();
 process.once('SIGTERM', () => void shutdown('SIGTERM'));
 process.once('SIGINT', () => void shutdown('SIGINT'));
 
-async function connectTelegram(): Promise<void> {
-  for (let attempt = 1, delay = 1_000; !stopping; attempt++, delay = Math.min(delay * 2, 60_000)) {
-    try {
-      await bot.init();
-      log.info({ username: bot.botInfo.username, apiRoot: config.telegramApiRoot }, 'connected to Telegram');
-      return;
-    } catch (error) {
-      metrics.errors.inc({ where: 'telegram_connect' });
-      log.error({ err: error, attempt, retryInMs: delay }, 'cannot reach the Bot API: retrying');
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
-  }
-}
-
-await connectTelegram();
-if (!stopping) {
+const me = await telegram.connect(connecting.signal);
+if (me && !stopping) {
+  bot.botInfo = me;
   if (config.webhookUrl) {
     webhookHandler = webhookCallback(bot, 'http', { secretToken: config.webhookSecret, onTimeout: 'return' });
     await bot.api.setWebhook(`${config.webhookUrl.replace(/\/+$/, '')}${WEBHOOK_PATH}`, {
@@ -254,6 +255,7 @@ if (!stopping) {
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
+  connecting.abort();
   log.info({ signal, inFlight: dispatcher.active }, 'stopping: no new updates, finishing jobs in flight');
   clearInterval(prune);
   if (runner?.isRunning()) await runner.stop();

@@ -53,7 +53,7 @@ describe('observability, webhook mode', () => {
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     const ready = await fetch(`${base}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ ready: true, model: true, database: true });
+    expect(await ready.json()).toEqual({ ready: true, model: true, database: true, telegram: true });
   });
 
   it('never logs the bot token', () => {

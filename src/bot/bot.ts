@@ -1,7 +1,7 @@
 // The grammY bot: dedupe, commands, voice-note intake, errors counted and logged.
 import { autoRetry } from '@grammyjs/auto-retry';
 import { apiThrottler } from '@grammyjs/transformer-throttler';
-import { Bot, type Context, type MiddlewareFn } from 'grammy';
+import { Api, Bot, type Context, type MiddlewareFn } from 'grammy';
 import type { Logger } from 'pino';
 import type { JobStore } from '../jobs/job-store.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -26,17 +26,31 @@ function dedupeUpdates(store: JobStore): MiddlewareFn<Context> {
   };
 }
 
+export interface TelegramClients {
+  /** Commands and intake: 429 flood waits and server errors retried inside the client. */
+  bot: Bot;
+  /**
+   * The job pipeline's client, with no retries inside: its channel retries each piece of an answer
+   * itself, records what Telegram accepted, and must see every failure to do so.
+   */
+  jobApi: Api;
+}
+
 /**
- * The client: outgoing calls throttled, and 429 flood waits retried after the time Telegram asks.
- * `onReachability` hears about every attempt: it sits below auto-retry, which retries network
- * errors without end and would otherwise hide an outage.
+ * Both clients share one throttle, so together they stay within Telegram's rate limits.
+ * `onReachability` hears about every attempt of either: it sits below auto-retry, which retries
+ * network errors without end and would otherwise hide an outage.
  */
-export function createBot(token: string, apiRoot: string, onReachability?: (reachable: boolean) => void): Bot {
+export function createTelegramClients(token: string, apiRoot: string, onReachability?: (reachable: boolean) => void): TelegramClients {
+  const throttle = apiThrottler();
   const bot = new Bot(token, { client: { apiRoot } });
   if (onReachability) trackReachability(bot.api, onReachability);
-  bot.api.config.use(apiThrottler());
+  bot.api.config.use(throttle);
   bot.api.config.use(autoRetry({ maxRetryAttempts: 5, maxDelaySeconds: 120 }));
-  return bot;
+  const jobApi = new Api(token, { apiRoot });
+  if (onReachability) trackReachability(jobApi, onReachability);
+  jobApi.config.use(throttle);
+  return { bot, jobApi };
 }
 
 export function installHandlers(bot: Bot, deps: BotDeps): void {

@@ -15,6 +15,8 @@ export interface IntakeDeps {
   settings: SettingsStore;
   channel: TelegramChannel;
   limits: AdmissionLimits;
+  /** The model transcribing now: part of the cache key. */
+  modelId: string;
   metrics: Metrics;
   log: Logger;
   availableMemoryMb: () => number;
@@ -54,19 +56,13 @@ export class Intake {
       createdAt: now,
     } as const;
 
-    const cached = store.findTranscript(media.fileUniqueId, task, prefs.timestamps);
-    if (cached?.transcript && (prefs.language === null || prefs.language === cached.language)) {
-      const job = store.insert({ ...base, status: 'done', fromCache: true, transcript: cached.transcript, language: cached.language, audioSeconds: cached.audioSeconds, finishedAt: now });
+    const cached = store.findTranscript({ fileUniqueId: media.fileUniqueId, model: this.deps.modelId, requestedLanguage: prefs.language, task, timestamps: prefs.timestamps });
+    if (cached?.result) {
+      const { result } = cached;
+      const job = store.insert({ ...base, status: 'done', fromCache: true, model: this.deps.modelId, language: result.language, audioSeconds: result.audioSeconds, finishedAt: now });
       if (!job) return;
       metrics.cacheHits.inc();
-      await this.deps.channel.deliver(job, {
-        text: cached.transcript,
-        language: cached.language,
-        segments: [],
-        audioSeconds: cached.audioSeconds ?? 0,
-        loopCut: false,
-        fromCache: true,
-      });
+      await this.deps.channel.deliver(job, { ...result, fromCache: true });
       log.info({ jobId: job.id, userId: from.id, chatId: target.chat.id, fileUniqueId: media.fileUniqueId, fromJob: cached.id }, 'answered from a stored transcript');
       return;
     }

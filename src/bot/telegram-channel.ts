@@ -6,11 +6,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { GrammyError, InputFile, type Api } from 'grammy';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GrammyError, HttpError, InputFile, type Api } from 'grammy';
 import { JobError } from '../jobs/errors.js';
 import type { Job, JobStore } from '../jobs/job-store.js';
 import type { ReplyChannel, Transcript } from '../jobs/pipeline.js';
 import { errorMessage, t } from './i18n.js';
+import { DELIVERY_TRIES, deliveryRetryDelayMs } from './retry-policy.js';
 import { splitMessage, TELEGRAM_MESSAGE_LIMIT } from './text-split.js';
 import { toSrt, withTimestamps } from './transcript-format.js';
 
@@ -18,16 +20,31 @@ import { toSrt, withTimestamps } from './transcript-format.js';
 const SRT_MIN_SECONDS = 60;
 
 export interface TelegramChannelOptions {
+  /** A client without retries of its own: this channel retries each piece of an answer itself. */
   api: Api;
   /** Where a failed attachment (.txt, .srt) is reported: the text itself was delivered. */
   onAttachmentError: (job: Job, error: Error) => void;
+  /** Where a call that failed and will be tried again is reported. */
+  onRetry: (job: Job, error: Error, retryInMs: number) => void;
   store: JobStore;
   token: string;
   apiRoot: string;
+  /** Removes secrets from error details that are logged and stored. */
+  scrub: (text: string) => string;
 }
 
 function replyTo(job: Job) {
   return { reply_parameters: { message_id: job.messageId, allow_sending_without_reply: true } };
+}
+
+/** A network failure, a flood limit or a server error: the same call may succeed later. */
+function isTransient(error: unknown): boolean {
+  return error instanceof HttpError || (error instanceof GrammyError && (error.error_code === 429 || error.error_code >= 500));
+}
+
+/** The status message is gone (deleted by the user) or can no longer be edited: a fresh one replaces it. */
+function isGone(error: unknown): boolean {
+  return error instanceof GrammyError && error.error_code === 400 && /message to edit not found|can't be edited/i.test(error.description);
 }
 
 export class TelegramChannel implements ReplyChannel {
@@ -51,8 +68,8 @@ export class TelegramChannel implements ReplyChannel {
         return existing;
       } catch (error) {
         if (error instanceof GrammyError && /message is not modified/.test(error.description)) return existing;
-        if (!(error instanceof GrammyError)) throw error;
-        // deleted by the user, or too old to edit: fall through and send a fresh one
+        // Anything but a vanished message is thrown: a fresh message after a 429 or a 500 would be a second copy.
+        if (!isGone(error)) throw error;
       }
     }
     const sent = await this.api.sendMessage(job.chatId, text, replyTo(job));
@@ -60,10 +77,27 @@ export class TelegramChannel implements ReplyChannel {
     return sent.message_id;
   }
 
+  /**
+   * One call, tried again after a transient failure: never sooner than Telegram's retry_after,
+   * up to DELIVERY_TRIES times. What still fails is thrown as it came, for the caller to name.
+   */
+  private async withRetries<T>(job: Job, send: () => Promise<T>): Promise<T> {
+    for (let failures = 1; ; failures++) {
+      try {
+        return await send();
+      } catch (error) {
+        if (!isTransient(error) || failures >= DELIVERY_TRIES) throw error;
+        const retryInMs = deliveryRetryDelayMs(failures, error instanceof GrammyError ? error.parameters.retry_after : undefined);
+        this.options.onRetry(job, error as Error, retryInMs);
+        await sleep(retryInMs);
+      }
+    }
+  }
+
   async download(job: Job, maxBytes: number): Promise<string> {
     let filePath: string | undefined;
     try {
-      filePath = (await this.api.getFile(job.fileId)).file_path;
+      filePath = (await this.withRetries(job, () => this.api.getFile(job.fileId))).file_path;
     } catch (error) {
       if (error instanceof GrammyError && /file is too big/i.test(error.description)) {
         throw new JobError('too_large', error.description, { maxMb: Math.round(maxBytes / 2 ** 20) });
@@ -96,7 +130,7 @@ export class TelegramChannel implements ReplyChannel {
       await rm(target, { force: true });
       if (error instanceof JobError) throw error;
       // The URL holds the bot token: never let it reach a log through the error message.
-      throw new JobError('download_failed', (error as Error).message.replaceAll(this.options.token, '<token>'));
+      throw new JobError('download_failed', this.options.scrub((error as Error).message));
     }
   }
 
@@ -121,33 +155,56 @@ export class TelegramChannel implements ReplyChannel {
     return notes.length ? `\n\n— ${notes.join(' · ')}` : '';
   }
 
+  /**
+   * Sends what of the answer Telegram has not accepted yet: the status message becomes the first
+   * part, the rest follow as replies to the voice note, then the .txt and .srt files. Each accepted
+   * piece is recorded in the job row, so a retry (in this process or after a restart) sends none twice.
+   */
   async deliver(job: Job, transcript: Transcript): Promise<void> {
     const body = job.timestamps && transcript.segments.length > 0 ? withTimestamps(transcript.segments) : transcript.text;
     const footer = this.footer(job, transcript);
     const parts = splitMessage(body, TELEGRAM_MESSAGE_LIMIT - footer.length);
     parts[parts.length - 1] += footer;
 
-    // The status message becomes the first part; the rest follow as replies to the voice note.
-    await this.showStatus(job, parts[0]!);
-    for (const part of parts.slice(1)) await this.api.sendMessage(job.chatId, part, replyTo(job));
-
-    if (parts.length > 1) await this.attach(job, body, 'txt', t(job.uiLanguage, 'fullTranscript'));
+    const pieces: [string, () => Promise<unknown>][] = parts.map((part, i) => [
+      `part ${i + 1}/${parts.length}`,
+      i === 0 ? () => this.showStatus(job, part) : () => this.api.sendMessage(job.chatId, part, replyTo(job)),
+    ]);
+    if (parts.length > 1) pieces.push(['.txt file', () => this.attach(job, body, 'txt', t(job.uiLanguage, 'fullTranscript'))]);
     if (job.timestamps && transcript.segments.length > 0 && transcript.audioSeconds > SRT_MIN_SECONDS) {
-      await this.attach(job, toSrt(transcript.segments), 'srt', t(job.uiLanguage, 'srtCaption'));
+      pieces.push(['.srt file', () => this.attach(job, toSrt(transcript.segments), 'srt', t(job.uiLanguage, 'srtCaption'))]);
+    }
+
+    let delivered = this.deliveredPieces(job);
+    for (const [what, send] of pieces.slice(delivered)) {
+      try {
+        await this.withRetries(job, send);
+      } catch (error) {
+        throw new JobError('reply_failed', `${what} of the answer: ${this.options.scrub((error as Error).message)}`);
+      }
+      this.options.store.markDelivered(job.id, ++delivered);
     }
   }
 
-  /** Attachments follow the delivered text: failing one must not re-run the job and repeat the text. */
+  private deliveredPieces(job: Job): number {
+    return this.options.store.get(job.id)?.deliveredPieces ?? job.deliveredPieces;
+  }
+
+  /** Attachments follow the delivered text: one Telegram refuses is reported, not a reason to fail the job. */
   private async attach(job: Job, content: string, extension: 'txt' | 'srt', caption: string): Promise<void> {
     try {
       const file = new InputFile(Buffer.from(content, 'utf8'), `transcript-${job.messageId}.${extension}`);
       await this.api.sendDocument(job.chatId, file, { ...replyTo(job), caption });
     } catch (error) {
+      if (isTransient(error)) throw error;
       this.options.onAttachmentError(job, error as Error);
     }
   }
 
+  /** Once part of an answer is out, the error follows it as a new message instead of replacing it. */
   async refuse(job: Job, error: JobError): Promise<void> {
-    await this.showStatus(job, errorMessage(job.uiLanguage, error));
+    const text = errorMessage(job.uiLanguage, error);
+    if (this.deliveredPieces(job) > 0) await this.withRetries(job, () => this.api.sendMessage(job.chatId, text, replyTo(job)));
+    else await this.withRetries(job, () => this.showStatus(job, text));
   }
 }

@@ -8,7 +8,7 @@ import { AsrPool } from '../asr/pool.js';
 import { decodeToPcm, findFfmpeg } from '../audio/ffmpeg.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { inferenceRtf } from '../jobs/rtf.js';
-import { cutRepetitionLoops } from '../asr/transcript-cleanup.js';
+import { cleanTranscript } from '../asr/transcript-cleanup.js';
 import { withTimestamps } from '../bot/transcript-format.js';
 import { memoryLimitMb, vcpus } from '../machine.js';
 
@@ -43,7 +43,8 @@ try {
         task: values.translate ? 'translate' : 'transcribe',
         timestamps: values.timestamps ?? false,
       });
-      const text = values.timestamps && result.segments.length ? withTimestamps(result.segments) : cutRepetitionLoops(result.text).text;
+      const cleaned = cleanTranscript(result.text, result.segments);
+      const text = values.timestamps && cleaned.segments.length ? withTimestamps(cleaned.segments) : cleaned.text;
       console.log(`== ${file}: ${audio.seconds.toFixed(2)} s audio, language ${result.language ?? 'n/a'}, RTF ${inferenceRtf(result.inferenceMs, audio.seconds).toFixed(3)}\n${text}`);
     } catch (error) {
       failed++;

@@ -1,4 +1,4 @@
-// /healthz (the process answers), /readyz (model loaded, database writable), /metrics.
+// /healthz (the process answers), /readyz (model loaded, database writable, Telegram reached), /metrics.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Metrics } from '../metrics/metrics.js';
@@ -6,6 +6,7 @@ import type { Metrics } from '../metrics/metrics.js';
 export interface Readiness {
   modelLoaded(): boolean;
   databaseWritable(): boolean;
+  telegramReached(): boolean;
 }
 
 export interface HttpServerOptions {
@@ -24,7 +25,7 @@ export interface RunningHttpServer {
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
   // The same checks as /readyz, as a gauge: Prometheus scrapes /metrics, never /readyz.
   const readiness = () => {
-    const checks = { model: options.readiness.modelLoaded(), database: options.readiness.databaseWritable() };
+    const checks = { model: options.readiness.modelLoaded(), database: options.readiness.databaseWritable(), telegram: options.readiness.telegramReached() };
     for (const [check, ok] of Object.entries(checks)) options.metrics.ready.set({ check }, ok ? 1 : 0);
     return checks;
   };
@@ -39,7 +40,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else if (url === '/readyz') {
       const checks = readiness();
-      const ok = checks.model && checks.database;
+      const ok = checks.model && checks.database && checks.telegram;
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready: ok, ...checks }));
     } else if (url === '/metrics') {
       readiness();

@@ -1,13 +1,23 @@
 // The durable queue: every accepted voice note is a row before work starts.
 import { and, count, eq, gte, inArray, lt, sql } from 'drizzle-orm';
 import type { Db } from '../storage/database.js';
-import { jobs, seenUpdates } from '../storage/schema.js';
+import { jobs, seenUpdates, type TranscriptRecord } from '../storage/schema.js';
 
 export type Job = typeof jobs.$inferSelect;
 
 const STATUS_MESSAGE_WAIT_MS = 5_000;
 export type NewJob = typeof jobs.$inferInsert;
 export type JobOutcome = Partial<Omit<Job, 'id' | 'status' | 'chatId' | 'messageId'>>;
+
+/** Everything that changes a transcript: a stored one answers a forwarded copy only when all of it matches. */
+export interface TranscriptKey {
+  fileUniqueId: string;
+  model: string;
+  /** The fixed language, or null when it was detected. */
+  requestedLanguage: string | null;
+  task: Job['task'];
+  timestamps: boolean;
+}
 
 export class JobStore {
   constructor(private readonly db: Db) {}
@@ -55,6 +65,16 @@ export class JobStore {
     this.db.update(jobs).set({ leaseUntil: now + leaseMs }).where(and(eq(jobs.id, id), eq(jobs.status, 'processing'))).run();
   }
 
+  /** The transcript and what making it measured, kept before delivery starts. */
+  saveResult(id: number, result: TranscriptRecord, outcome: JobOutcome): void {
+    this.db.update(jobs).set({ ...outcome, result }).where(eq(jobs.id, id)).run();
+  }
+
+  /** Telegram accepted `pieces` pieces of the answer so far. */
+  markDelivered(id: number, pieces: number): void {
+    this.db.update(jobs).set({ deliveredPieces: pieces }).where(eq(jobs.id, id)).run();
+  }
+
   /** Back to the queue: at shutdown, or for a retry. */
   release(id: number): void {
     this.db.update(jobs).set({ status: 'queued', leaseUntil: null }).where(and(eq(jobs.id, id), eq(jobs.status, 'processing'))).run();
@@ -94,12 +114,22 @@ export class JobStore {
     return { n: row?.n ?? 0, oldest: row?.oldest ?? null };
   }
 
-  /** A finished transcript of the same file (a forwarded voice note), if one is stored. */
-  findTranscript(fileUniqueId: string, task: string, timestamps: boolean): Job | undefined {
+  /** A finished transcript of the same file (a forwarded voice note) made the same way, if one is stored. */
+  findTranscript(key: TranscriptKey): Job | undefined {
     return this.db
       .select()
       .from(jobs)
-      .where(and(eq(jobs.fileUniqueId, fileUniqueId), eq(jobs.status, 'done'), eq(jobs.task, task as 'transcribe'), eq(jobs.timestamps, timestamps), sql`${jobs.transcript} IS NOT NULL`))
+      .where(
+        and(
+          eq(jobs.fileUniqueId, key.fileUniqueId),
+          eq(jobs.status, 'done'),
+          eq(jobs.model, key.model),
+          sql`${jobs.requestedLanguage} IS ${key.requestedLanguage}`,
+          eq(jobs.task, key.task),
+          eq(jobs.timestamps, key.timestamps),
+          sql`${jobs.result} IS NOT NULL`,
+        ),
+      )
       .orderBy(sql`${jobs.id} DESC`)
       .limit(1)
       .get();

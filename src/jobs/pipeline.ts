@@ -1,24 +1,19 @@
 // One job, start to end: download → decode → transcribe → reply + record.
 import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { decodeToPcm, SAMPLE_RATE } from '../audio/ffmpeg.js';
+import { decodeToPcm, SAMPLE_RATE, type DecodedAudio } from '../audio/ffmpeg.js';
 import { hasSpeech } from '../audio/speech-gate.js';
 import type { AsrPool } from '../asr/pool.js';
-import type { Segment } from '../asr/protocol.js';
-import { cutRepetitionLoops } from '../asr/transcript-cleanup.js';
+import { cleanTranscript } from '../asr/transcript-cleanup.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { TranscriptRecord } from '../storage/schema.js';
 import { asJobError, JobError } from './errors.js';
 import type { Job, JobOutcome, JobStore } from './job-store.js';
 import { MemoryTracker } from './memory-tracker.js';
+import { ProgressReporter } from './progress-reporter.js';
 import { inferenceRtf, totalRtf } from './rtf.js';
 
-export interface Transcript {
-  text: string;
-  language: string | null;
-  segments: Segment[];
-  audioSeconds: number;
-  /** A repetition loop was cut out of the model's output. */
-  loopCut: boolean;
+export interface Transcript extends TranscriptRecord {
   fromCache: boolean;
 }
 
@@ -28,6 +23,7 @@ export interface ReplyChannel {
   download(job: Job, maxBytes: number): Promise<string>;
   working(job: Job): Promise<void>;
   progress(job: Job, chunksDone: number, chunksTotal: number): Promise<void>;
+  /** Sends what of the answer Telegram has not accepted yet (a retry sends no piece twice). */
   deliver(job: Job, transcript: Transcript): Promise<void>;
   refuse(job: Job, error: JobError): Promise<void>;
 }
@@ -55,61 +51,36 @@ export class JobPipeline {
     const { store, channel, metrics } = this.deps;
     const log = this.deps.log.child({ requestId: `job-${job.id}`, jobId: job.id });
     const memory = new MemoryTracker();
-    const outcome: JobOutcome = {
+    let outcome: JobOutcome = {
       queueWaitMs: Math.max(0, Date.now() - job.createdAt),
       model: this.deps.modelId,
     };
-    let file: string | undefined;
+    let progress: ProgressReporter | undefined;
     try {
-      await channel.working(job).catch((error: Error) => {
-        throw new JobError('reply_failed', `showing progress failed: ${error.message}`);
-      });
-
-      let started = performance.now();
-      file = await channel.download(job, this.deps.maxFileMb * 2 ** 20);
-      outcome.downloadMs = performance.now() - started;
-
-      started = performance.now();
-      const audio = await decodeToPcm(file, { ffmpegPath: this.deps.ffmpegPath, maxSeconds: this.deps.maxAudioSeconds });
-      outcome.decodeMs = performance.now() - started;
-      outcome.audioSeconds = audio.seconds;
-
-      if (!hasSpeech(audio.samples, SAMPLE_RATE)) throw new JobError('no_speech', `no voiced frames in ${audio.seconds.toFixed(1)} s`);
-
-      const { result, workerId, threads } = await this.deps.pool.transcribe(
-        audio.samples,
-        { language: job.requestedLanguage, task: job.task, timestamps: job.timestamps },
-        (done, total) => void channel.progress(job, done, total).catch((error: Error) => log.warn({ err: error }, 'progress update failed')),
-      );
-      const cleaned = cutRepetitionLoops(result.text);
-      Object.assign(outcome, {
-        inferenceMs: result.inferenceMs,
-        language: result.language,
-        workerId,
-        threads,
-        rtf: inferenceRtf(result.inferenceMs, audio.seconds),
-      });
-      outcome.rtfTotal = totalRtf(
-        { queueWaitMs: outcome.queueWaitMs!, downloadMs: outcome.downloadMs, decodeMs: outcome.decodeMs, inferenceMs: result.inferenceMs },
-        audio.seconds,
-      );
-      metrics.workerHeapBytes.set({ worker: String(workerId) }, result.workerHeapMb * 2 ** 20);
-
-      if (!cleaned.text) throw new JobError('no_speech', 'the model produced no text');
-      try {
-        await channel.deliver(job, {
-          text: cleaned.text,
-          language: result.language,
-          segments: result.segments,
-          audioSeconds: audio.seconds,
-          loopCut: cleaned.cut,
-          fromCache: false,
-        });
-      } catch (error) {
-        throw new JobError('reply_failed', `sending the transcript failed: ${(error as Error).message}`);
+      // A result stored by an earlier attempt is delivered as it is: Telegram failing never costs another Whisper run.
+      const stored = store.get(job.id);
+      let result = stored?.result;
+      if (stored && result) {
+        log.info({ attempt: job.attempts, deliveredPieces: stored.deliveredPieces }, 'delivering a stored transcript');
+        // What the attempt that transcribed measured, for the finished row, log line and metrics.
+        const { queueWaitMs, downloadMs, decodeMs, audioSeconds, inferenceMs, rtf, rtfTotal, model, language, workerId, threads } = stored;
+        outcome = { queueWaitMs, downloadMs, decodeMs, audioSeconds, inferenceMs, rtf, rtfTotal, model, language, workerId, threads };
+      } else {
+        progress = new ProgressReporter(
+          (done, total) => channel.progress(job, done, total),
+          (error) => log.warn({ err: error }, 'progress update failed'),
+        );
+        result = await this.transcribe(job, outcome, progress, log);
+        store.saveResult(job.id, result, outcome);
       }
-      this.finish(job, 'done', { ...outcome, ...memory.stop(), transcript: this.deps.storeTranscripts ? cleaned.text : null }, log);
+      try {
+        await channel.deliver(job, { ...result, fromCache: false });
+      } catch (error) {
+        throw asJobError(error, 'reply_failed');
+      }
+      this.finish(job, 'done', { ...outcome, ...memory.stop(), ...this.kept(result) }, log);
     } catch (error) {
+      await progress?.stop();
       const failure = asJobError(error, 'asr_failed');
       const report = memory.stop();
       if (failure.retryable && job.attempts < MAX_ATTEMPTS) {
@@ -125,10 +96,59 @@ export class JobPipeline {
       }
       // "No speech" is an answer, not an error: the job is done.
       const status = failure.code === 'no_speech' ? 'done' : 'failed';
-      this.finish(job, status, { ...outcome, ...report, errorCode: failure.code, errorDetail: failure.detail }, log);
-    } finally {
-      if (file) await rm(file, { force: true });
+      this.finish(job, status, { ...outcome, ...report, errorCode: failure.code, errorDetail: failure.detail, result: null }, log);
     }
+  }
+
+  /** Without STORE_TRANSCRIPTS the result lives only until it is delivered. */
+  private kept(result: TranscriptRecord): JobOutcome {
+    return this.deps.storeTranscripts ? { transcript: result.text } : { transcript: null, result: null };
+  }
+
+  /** Download → decode → Whisper → cleaned transcript; progress edits stop before it returns. */
+  private async transcribe(job: Job, outcome: JobOutcome, progress: ProgressReporter, log: Logger): Promise<TranscriptRecord> {
+    const { channel, metrics } = this.deps;
+    // The status message is a courtesy: failing to show it must not fail the job.
+    await channel.working(job).catch((error: Error) => log.warn({ err: error }, 'showing "working" failed'));
+
+    let started = performance.now();
+    const file = await channel.download(job, this.deps.maxFileMb * 2 ** 20);
+    outcome.downloadMs = performance.now() - started;
+    let audio: DecodedAudio;
+    try {
+      started = performance.now();
+      audio = await decodeToPcm(file, { ffmpegPath: this.deps.ffmpegPath, maxSeconds: this.deps.maxAudioSeconds });
+    } finally {
+      await rm(file, { force: true });
+    }
+    outcome.decodeMs = performance.now() - started;
+    outcome.audioSeconds = audio.seconds;
+
+    if (!hasSpeech(audio.samples, SAMPLE_RATE)) throw new JobError('no_speech', `no voiced frames in ${audio.seconds.toFixed(1)} s`);
+
+    const { result, workerId, threads } = await this.deps.pool.transcribe(
+      audio.samples,
+      { language: job.requestedLanguage, task: job.task, timestamps: job.timestamps },
+      (done, total) => progress.report(done, total),
+    );
+    await progress.stop();
+    const cleaned = cleanTranscript(result.text, result.segments);
+    Object.assign(outcome, {
+      inferenceMs: result.inferenceMs,
+      language: result.language,
+      workerId,
+      threads,
+      rtf: inferenceRtf(result.inferenceMs, audio.seconds),
+    });
+    outcome.rtfTotal = totalRtf(
+      { queueWaitMs: outcome.queueWaitMs!, downloadMs: outcome.downloadMs, decodeMs: outcome.decodeMs, inferenceMs: result.inferenceMs },
+      audio.seconds,
+    );
+    metrics.workerHeapBytes.set({ worker: String(workerId) }, result.workerHeapMb * 2 ** 20);
+    log.info({ inferenceMs: Math.round(result.inferenceMs), chunks: result.chunks, language: result.language, workerId }, 'transcribed');
+
+    if (!cleaned.text) throw new JobError('no_speech', 'the model produced no text');
+    return { text: cleaned.text, language: result.language, segments: cleaned.segments, audioSeconds: audio.seconds, loopCut: cleaned.cut };
   }
 
   private finish(job: Job, status: 'done' | 'failed', outcome: JobOutcome, log: Logger): void {

@@ -1,23 +1,39 @@
-// pino JSON logs (pretty on a developer's terminal); the bot token never reaches them.
-import pino, { type Logger } from 'pino';
+// pino JSON logs (pretty on a developer's terminal); the bot token and the webhook secret never reach
+// them, however deep they hide.
+import pino, { type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 
-export function createLogger(level: string, botToken: string): Logger {
-  const scrub = (text: string) => (botToken ? text.replaceAll(botToken, '<token>') : text);
-  // Log collectors read JSON: pretty only for a person at a terminal, never in production.
-  const forPerson = process.stdout.isTTY && process.env.NODE_ENV !== 'production';
-  return pino({
+/** Shorter values could match ordinary text; the config validates real tokens and secrets as longer. */
+const MIN_SECRET_LENGTH = 8;
+
+/**
+ * Replaces secrets in any text. The token's secret half is a secret of its own: it survives URL
+ * encoding of the colon (`123%3Aabc`), and grammY's errors nest the request URL several levels deep.
+ */
+export class SecretScrubber {
+  private readonly secrets: string[];
+
+  constructor(botToken: string, webhookSecret?: string) {
+    const tokenSecret = botToken.slice(botToken.indexOf(':') + 1);
+    this.secrets = [botToken, tokenSecret, webhookSecret ?? '']
+      .filter((secret) => secret.length >= MIN_SECRET_LENGTH)
+      .sort((a, b) => b.length - a.length);
+  }
+
+  readonly scrub = (text: string): string => this.secrets.reduce((clean, secret) => clean.replaceAll(secret, '<redacted>'), text);
+}
+
+/** Writes to stdout unless given another `destination`. */
+export function createLogger(level: string, scrubber: SecretScrubber, destination?: DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
     level,
     base: { service: 'voicebot', pid: process.pid },
-    redact: { paths: ['botToken', '*.botToken', 'token', '*.token', 'webhookSecret', '*.webhookSecret'], censor: '<redacted>' },
-    serializers: {
-      // Errors from HTTP clients can carry request URLs, and Telegram's carry the token.
-      err: (error: Error) => {
-        const serialized = pino.stdSerializers.err(error);
-        serialized.message = scrub(serialized.message ?? '');
-        if (serialized.stack) serialized.stack = scrub(serialized.stack);
-        return serialized;
-      },
-    },
-  }, forPerson ? pretty({ colorize: true, sync: true }) : undefined);
+    // Nested errors (grammY's HttpError.error, `cause` chains) are serialized whole, so the finished
+    // line is scrubbed rather than chosen fields: a secret in any field, at any depth, is caught.
+    serializers: { err: pino.stdSerializers.errWithCause },
+    hooks: { streamWrite: scrubber.scrub },
+  };
+  // Log collectors read JSON: pretty only for a person at a terminal, never in production.
+  const forPerson = !destination && process.stdout.isTTY && process.env.NODE_ENV !== 'production';
+  return pino(options, destination ?? (forPerson ? pretty({ colorize: true, sync: true }) : undefined));
 }

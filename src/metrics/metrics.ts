@@ -82,6 +82,17 @@ export class Metrics {
     labelNames: ['where'] as const,
     registers: [this.registry],
   });
+  readonly telegramConnectFailures = new Counter({
+    name: 'voicebot_telegram_connect_failures_total',
+    help: 'Failed attempts to reach the Bot API at startup, by kind (dns, refused, reset, timeout, tls, http, network)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly deliveryRetries = new Counter({
+    name: 'voicebot_delivery_retries_total',
+    help: 'Transcript deliveries to Telegram tried again after a failure (the transcript is kept; Whisper does not run again)',
+    registers: [this.registry],
+  });
   readonly cacheHits = new Counter({ name: 'voicebot_cache_hits_total', help: 'Voice notes answered from a stored transcript', registers: [this.registry] });
   readonly ready = new Gauge({
     name: 'voicebot_ready',

@@ -6,10 +6,14 @@ import { lifecycleEvents } from './schema.js';
 export type LifecycleKind = 'start' | 'stop' | 'unclean_exit' | 'crash' | 'worker_exit';
 
 export class LifecycleLog {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** Removes secrets from a row's detail: a crash's message may quote a URL with the bot token. */
+    private readonly scrub: (text: string) => string,
+  ) {}
 
   record(kind: LifecycleKind, detail: Record<string, unknown> = {}, at = Date.now()): void {
-    this.db.insert(lifecycleEvents).values({ at, kind, detail: JSON.stringify(detail) }).run();
+    this.db.insert(lifecycleEvents).values({ at, kind, detail: this.scrub(JSON.stringify(detail)) }).run();
   }
 
   /** True when the previous run started and recorded neither a stop nor a crash: it was killed (OOM, power). */

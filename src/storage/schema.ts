@@ -1,9 +1,20 @@
 import { sqliteTable, integer, real, text, index, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import type { Segment } from '../asr/protocol.js';
 
 export const JOB_STATUSES = ['queued', 'processing', 'done', 'failed'] as const;
 
 export const MEDIA_KINDS = ['voice', 'audio', 'video_note', 'video', 'document'] as const;
 export type MediaKind = (typeof MEDIA_KINDS)[number];
+
+/** What Whisper answered for a job, cleaned: kept from transcription until it is delivered. */
+export interface TranscriptRecord {
+  text: string;
+  language: string | null;
+  segments: Segment[];
+  audioSeconds: number;
+  /** A repetition loop was cut out of the model's output. */
+  loopCut: boolean;
+}
 
 /** One accepted voice note (or audio, round video, audio document): written before any work starts. */
 export const jobs = sqliteTable(
@@ -52,6 +63,13 @@ export const jobs = sqliteTable(
     heapAfterMb: real('heap_after_mb'),
     rssPeakMb: real('rss_peak_mb'),
     transcript: text('transcript'),
+    /**
+     * Stored before delivery, so a Telegram failure retries only the delivery, never Whisper;
+     * kept afterwards (segments for a cached /timestamps answer) only with STORE_TRANSCRIPTS.
+     */
+    result: text('result', { mode: 'json' }).$type<TranscriptRecord>(),
+    /** How many pieces of the answer (message parts, then attachments) Telegram has accepted: none is sent twice. */
+    deliveredPieces: integer('delivered_pieces').notNull().default(0),
     fromCache: integer('from_cache', { mode: 'boolean' }).notNull().default(false),
     errorCode: text('error_code'),
     errorDetail: text('error_detail'),

@@ -39,3 +39,10 @@ export function pngBytes(): Buffer {
   ffmpeg(['-f', 'lavfi', '-i', 'color=c=red:s=16x16', '-frames:v', '1', out]);
   return readFileSync(out);
 }
+
+/** An MP4 with a video track and no audio track. */
+export function silentVideoMp4(): Buffer {
+  const out = path.join(dir, `video-${counter++}.mp4`);
+  ffmpeg(['-f', 'lavfi', '-i', 'color=c=blue:s=64x64:d=1', '-c:v', 'mpeg4', '-an', out]);
+  return readFileSync(out);
+}

@@ -52,6 +52,38 @@ export interface VoiceUpdate {
   /** Reported size; defaults to the real one. */
   fileSize?: number;
   tooBig?: boolean;
+  caption?: string;
+}
+
+/**
+ * A fault the fake injects into calls of one method (or into file downloads: method 'file').
+ * Each call is hit with probability `rate` (seeded, so runs repeat) or, with `count`, the next
+ * `count` calls are; `when` narrows it to calls whose payload matches.
+ */
+export interface Fault {
+  rate?: number;
+  count?: number;
+  when?: (payload: Record<string, unknown>) => boolean;
+  /** Hold the call this long, then handle it normally (or fail it, with `statuses`). */
+  delayMs?: number;
+  /** Answer with one of these, in turn: 429 carries retry_after, 5xx a JSON error. */
+  statuses?: number[];
+  retryAfter?: number;
+  /** Answer the status with an HTML page, as a proxy in front of the Bot API does. */
+  html?: boolean;
+  /** Close the connection without an answer. */
+  reset?: boolean;
+}
+
+/** Deterministic pseudo-random numbers (mulberry32): a fault rate gives the same calls every run. */
+function seeded(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 /** Fields as strings, files as { name, content }: enough of RFC 7578 for grammY's uploads. */
@@ -85,7 +117,10 @@ export class FakeBotApi {
   private nextMessageId = 1;
   private readonly files = new Map<string, StoredFile>();
   private readonly waiting = new Set<() => void>();
-  private readonly failures = new Map<string, { remaining: number; retryAfter: number }>();
+  private readonly faults = new Map<string, (Fault & { turn: number })[]>();
+  private readonly random = seeded(20261126);
+  /** Faults injected so far, by method. */
+  readonly injected = new Map<string, number>();
 
   get apiRoot(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -105,7 +140,43 @@ export class FakeBotApi {
 
   /** The next `count` calls of `method` answer 429 with retry_after. */
   failWith429(method: string, count: number, retryAfter: number): void {
-    this.failures.set(method, { remaining: count, retryAfter });
+    this.inject(method, { count, statuses: [429], retryAfter });
+  }
+
+  /** Injects `fault` into calls of `method` ('file' for downloads) until `heal(method)`; faults with a count apply in turn. */
+  inject(method: string, fault: Fault): void {
+    this.faults.set(method, [...(this.faults.get(method) ?? []), { ...fault, turn: 0 }]);
+  }
+
+  heal(method: string): void {
+    this.faults.delete(method);
+  }
+
+  /** True when the fault answered the call (the caller must not). */
+  private async applyFault(method: string, payload: Record<string, unknown>, res: http.ServerResponse): Promise<boolean> {
+    const fault = this.faults.get(method)?.find((f) => (f.count === undefined || f.count > 0) && (!f.when || f.when(payload)));
+    if (!fault) return false;
+    if (fault.count !== undefined) {
+      fault.count--;
+    } else if (this.random() >= (fault.rate ?? 1)) {
+      return false;
+    }
+    this.injected.set(method, (this.injected.get(method) ?? 0) + 1);
+    if (fault.delayMs) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+    if (fault.reset) {
+      res.socket?.destroy();
+      return true;
+    }
+    const status = fault.statuses?.[fault.turn++ % fault.statuses.length];
+    if (status === undefined) return false;
+    if (fault.html) {
+      res.writeHead(status, { 'content-type': 'text/html' }).end(`<html><body><h1>${status}</h1>nginx</body></html>`);
+      return true;
+    }
+    const parameters = status === 429 ? { retry_after: fault.retryAfter ?? 1 } : undefined;
+    const description = status === 429 ? `Too Many Requests: retry after ${fault.retryAfter ?? 1}` : 'Internal Server Error';
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, error_code: status, description, parameters }));
+    return true;
   }
 
   addFile(bytes: Buffer, fileUniqueId?: string, tooBig = false): StoredFile {
@@ -125,6 +196,7 @@ export class FakeBotApi {
         : kind === 'video_note'
           ? { video_note: { ...media, length: 240 } }
           : { [kind]: { ...media, mime_type: v.mimeType ?? 'audio/ogg' } };
+    if (v.caption !== undefined) content.caption = v.caption;
     return this.pushMessage(v, content);
   }
 
@@ -192,6 +264,7 @@ export class FakeBotApi {
     const url = new URL(req.url!, 'http://x');
     const fileMatch = /^\/file\/bot([^/]+)\/(.+)$/.exec(url.pathname);
     if (fileMatch) {
+      if (await this.applyFault('file', {}, res)) return;
       const file = [...this.files.values()].find((f) => `files/${f.file_id}` === fileMatch[2]);
       if (!file || fileMatch[1] !== TEST_TOKEN) res.writeHead(404).end();
       else res.writeHead(200, { 'content-length': file.bytes.length }).end(file.bytes);
@@ -212,12 +285,7 @@ export class FakeBotApi {
       res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, error_code: code, description, parameters }));
     };
 
-    const failure = this.failures.get(method);
-    if (failure && failure.remaining > 0) {
-      failure.remaining--;
-      fail(429, `Too Many Requests: retry after ${failure.retryAfter}`, { retry_after: failure.retryAfter });
-      return;
-    }
+    if (await this.applyFault(method, payload, res)) return;
 
     switch (method) {
       case 'getMe':

@@ -33,6 +33,12 @@ export class Harness {
 
   /** Starts (or restarts) the bot on the same data and models, and waits until it polls. */
   async startBot(env: Record<string, string> = {}): Promise<BotProcess> {
+    await this.launchBot(env).ready();
+    return this.bot;
+  }
+
+  /** Starts the bot without waiting for it to reach Telegram. */
+  launchBot(env: Record<string, string> = {}): BotProcess {
     this.bot = new BotProcess({
       BOT_TOKEN: TEST_TOKEN,
       TELEGRAM_API_ROOT: this.api.apiRoot,
@@ -48,7 +54,6 @@ export class Harness {
       ...this.env,
       ...env,
     }).start();
-    await this.bot.ready();
     return this.bot;
   }
 

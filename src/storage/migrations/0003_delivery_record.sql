@@ -1,0 +1,2 @@
+ALTER TABLE `jobs` ADD `result` text;--> statement-breakpoint
+ALTER TABLE `jobs` ADD `delivered_pieces` integer DEFAULT 0 NOT NULL;
