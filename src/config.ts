@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { MODEL_CATALOG } from './asr/catalog.js';
 import { chooseModel, defaultPoolShape, type MachineFacts } from './asr/model-choice.js';
-import type { WindowMode } from './asr/encoder-window.js';
+import { WINDOW_DEFAULTS, type WindowMode } from './asr/encoder-window.js';
 import type { EncoderSettings } from './asr/protocol.js';
 
 export class ConfigError extends Error {
@@ -205,8 +205,8 @@ export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigO
       fusedAttention: r.boolean('ASR_FUSED_ATTENTION', true),
       window: {
         mode: r.choice<WindowMode>('ASR_WINDOW', ['full', 'fit'], 'full'),
-        minSeconds: r.number('ASR_WINDOW_MIN_SECONDS', 8, 1, 30),
-        marginSeconds: r.number('ASR_WINDOW_MARGIN_SECONDS', 1.5, 0, 30),
+        minSeconds: r.number('ASR_WINDOW_MIN_SECONDS', WINDOW_DEFAULTS.minSeconds, 1, 30),
+        marginSeconds: r.number('ASR_WINDOW_MARGIN_SECONDS', WINDOW_DEFAULTS.marginSeconds, 0, 30),
       },
     },
     mallocMmapThreshold: mallocMmapThreshold(env, r),

@@ -12,6 +12,7 @@ import { reshapeLayout, transposeLayout, type Atom, type Layout } from '../src/a
 import { decodeModel, encodeModel } from '../src/asr/graph-rewrite/onnx-graph.js';
 import type { TranscribeRequest } from '../src/asr/protocol.js';
 import { WhisperRunner } from '../src/asr/whisper-runner.js';
+import { ConfigError, loadConfig } from '../src/config.js';
 import { DataType, GraphBuilder, encodeModel as encodeBuilt, valueInfo } from '../bench/synth/onnx-builder.js';
 import { cachedModelsRoot } from './support/test-model.js';
 
@@ -70,6 +71,29 @@ describe('encoder window (pure)', () => {
     const features = Float32Array.from({ length: 2 * 5 }, (_, i) => i);
     expect([...cropFrames(features, 2, 5, 3)]).toEqual([0, 1, 2, 5, 6, 7]);
     expect(cropFrames(features, 2, 5, 5)).toBe(features);
+  });
+});
+
+describe('encoder settings (pure)', () => {
+  const machine = { vcpus: 2, memoryMb: 1024 };
+  const env = { BOT_TOKEN: '123:abc' };
+
+  it('default to fused attention on full windows', () => {
+    expect(loadConfig(env, machine).asrEncoder).toEqual({ fusedAttention: true, window: { mode: 'full', minSeconds: 8, marginSeconds: 1.5 } });
+    expect(loadConfig({ ...env, ASR_WINDOW: 'fit', ASR_WINDOW_MIN_SECONDS: '5', ASR_WINDOW_MARGIN_SECONDS: '0.5', ASR_FUSED_ATTENTION: 'false' }, machine).asrEncoder)
+      .toEqual({ fusedAttention: false, window: { mode: 'fit', minSeconds: 5, marginSeconds: 0.5 } });
+  });
+
+  it.each([
+    ['ASR_WINDOW', 'short'],
+    ['ASR_WINDOW_MIN_SECONDS', '0'],
+    ['ASR_WINDOW_MIN_SECONDS', '31'],
+    ['ASR_WINDOW_MARGIN_SECONDS', '-1'],
+    ['ASR_WINDOW_MARGIN_SECONDS', 'two'],
+    ['ASR_FUSED_ATTENTION', 'maybe'],
+  ])('refuse %s=%s, naming the variable', (variable, value) => {
+    expect(() => loadConfig({ ...env, [variable]: value }, machine)).toThrow(ConfigError);
+    expect(() => loadConfig({ ...env, [variable]: value }, machine)).toThrow(variable);
   });
 });
 

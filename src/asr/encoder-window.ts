@@ -12,6 +12,9 @@ export interface WindowSettings {
   marginSeconds: number;
 }
 
+/** whisper.cpp's reduced audio context keeps ~1.3 s after a 9-s note; CTranslate2 saw losses on 2–7-s inputs. */
+export const WINDOW_DEFAULTS = { minSeconds: 8, marginSeconds: 1.5 } as const;
+
 export interface FrameGeometry {
   /** Samples per log-mel frame (Whisper: 160 at 16 kHz, 100 frames per second). */
   hopLength: number;

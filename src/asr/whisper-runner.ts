@@ -84,6 +84,8 @@ export class WhisperRunner {
     // without this it would run the encoder a second time for every window.
     if (!parts.model.forward_params.includes('encoder_outputs')) parts.model.forward_params.push('encoder_outputs');
     const window: WindowSettings = loaded.fitsWindow ? settings.window : { ...settings.window, mode: 'full' };
+    // A rewritten encoder leaves the file's bytes and the new model's (~2 × its size) to the collector.
+    collectGarbage();
     return new WhisperRunner(parts, performance.now() - started, loaded.notes, window);
   }
 
