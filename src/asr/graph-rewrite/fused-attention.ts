@@ -256,7 +256,6 @@ class AttentionMatcher {
 
     // Follow the output from [batch, heads, T, E] until the heads are merged back into [B, T, H·E].
     const merged: Layout = [[BATCH], [qT], [heads[0]!, vE!]];
-    const outRoot: Root = { ...q.root, ancestors: q.root.ancestors };
     const known = new Map<string, Layout>();
     let layout: Layout = [...q.layout.slice(0, -1), [vE!]];
     let output = pv!.output?.[0] ?? '';
@@ -265,7 +264,7 @@ class AttentionMatcher {
     while (!sameLayout(layout, merged)) {
       const node = this.index.soleConsumer(output);
       if (!node || (node.opType !== 'Reshape' && node.opType !== 'Transpose') || node.input?.[0] !== output) fail('the attention output is not merged back into [B, T, H·E]');
-      layout = this.step(node!, layout, known, outRoot).layout;
+      layout = this.step(node!, layout, known, q.root).layout;
       output = node!.output?.[0] ?? '';
       known.set(output, layout);
       outNodes.push(node!);
