@@ -24,7 +24,6 @@ export interface RewrittenEncoder {
 export const isEncoderFile = (fileName: string): boolean => /^encoder_model(_[a-z0-9]+)?\.onnx$/.test(fileName);
 
 export function rewriteEncoder(original: Uint8Array, wanted: EncoderRewrites): RewrittenEncoder {
-  if (!wanted.fuseAttention && !wanted.fitWindow) return { bytes: null, fitsWindow: false, notes: [] };
   const model = decodeModel(original);
   const notes: string[] = [];
   let changed = false;

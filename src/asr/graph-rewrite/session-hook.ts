@@ -29,6 +29,7 @@ export interface EncoderLoad {
  */
 export async function withRewrittenEncoder<T>(wanted: EncoderRewrites, load: () => Promise<T>): Promise<{ value: T } & EncoderLoad> {
   const result: EncoderLoad = { fitsWindow: false, notes: [] };
+  if (!wanted.fuseAttention && !wanted.fitWindow) return { value: await load(), ...result };
   const sessions = ort.InferenceSession;
   const original = sessions.create;
   sessions.create = async (...args: unknown[]) => {
