@@ -26,7 +26,7 @@ for (const file of positionals) {
   else files.push(results);
 }
 
-const configKey = (r: RunResult) => `${r.model}${r.synthetic ? '*' : ''} ${r.dtype} ${r.memoryProfile} ${r.workers}×${r.threads}`;
+const configKey = (r: RunResult) => `${r.model}${r.synthetic ? '*' : ''} ${r.dtype} ${r.memoryProfile}${r.encoder ? ` ${r.encoder}` : ''} ${r.workers}×${r.threads}`;
 const tiers = files.map((f) => f.tier.name);
 const keys = [...new Set(files.flatMap((f) => f.runs.map(configKey)))];
 

@@ -2,7 +2,8 @@
 // Started by bench/run.ts; prints one line `RESULT <json>` (a RunResult).
 import { MODEL_DTYPE } from '../src/asr/catalog.js';
 import { AsrPool, type PoolResult } from '../src/asr/pool.js';
-import type { ModelDtype } from '../src/asr/protocol.js';
+import { createHash } from 'node:crypto';
+import type { EncoderSettings, ModelDtype } from '../src/asr/protocol.js';
 import { decodeToPcm, findFfmpeg, type DecodedAudio } from '../src/audio/ffmpeg.js';
 import { percentiles } from '../src/jobs/job-stats.js';
 import { inferenceRtf } from '../src/jobs/rtf.js';
@@ -19,6 +20,8 @@ export interface MeasureInput {
   workers: number;
   threads: number;
   cpuArena: boolean;
+  /** Its `--encoder` name, and what that sets. */
+  encoder: { name: string; settings: EncoderSettings };
   clips: { file: string; seconds: number; language: string }[];
   quick: boolean;
   fixedTokensPerSecond: number | null;
@@ -52,7 +55,7 @@ async function measure(input: MeasureInput): Promise<RunResult> {
 
   const pool = new AsrPool({
     size: input.workers,
-    init: { modelId: input.modelId, modelsDir: input.modelsDir, dtype: modelDtype(input.dtype), threads: input.threads, cpuArena: input.cpuArena },
+    init: { modelId: input.modelId, modelsDir: input.modelsDir, dtype: modelDtype(input.dtype), threads: input.threads, cpuArena: input.cpuArena, encoder: input.encoder.settings },
     maxTasksPerWorker: 0,
     recycleRssMb: 0,
   });
@@ -92,6 +95,7 @@ async function measure(input: MeasureInput): Promise<RunResult> {
     let windows = 0;
     let decoderMs = 0;
     let tokens = 0;
+    let text: string | undefined;
     const runs = runsFor(clip.seconds, input.quick);
     resetPeakRss();
     for (let i = 0; i < runs; i++) {
@@ -101,6 +105,7 @@ async function measure(input: MeasureInput): Promise<RunResult> {
       windows += result.chunks;
       decoderMs += result.decoderMs;
       tokens += result.tokens;
+      text ??= result.text;
     }
     clips.push({
       seconds: clip.seconds,
@@ -112,6 +117,7 @@ async function measure(input: MeasureInput): Promise<RunResult> {
       decoderMsPerToken: decoderMs / Math.max(1, tokens),
       tokensPerRun: tokens / runs,
       peakMb: peakRssMb(),
+      textHash: createHash('sha256').update(text ?? '').digest('hex').slice(0, 16),
     });
   }
 
@@ -137,6 +143,7 @@ async function measure(input: MeasureInput): Promise<RunResult> {
     synthetic: input.synthetic,
     dtype: input.dtype,
     memoryProfile: input.memoryProfile,
+    encoder: input.encoder.name,
     workers: input.workers,
     threads: input.threads,
     loadMs,

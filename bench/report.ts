@@ -3,7 +3,7 @@ import type { BenchResults, RunResult } from './results.js';
 
 const fixed = (n: number, digits = 2) => n.toFixed(digits);
 const shape = (r: RunResult) => `${r.workers}×${r.threads}`;
-const dtype = (r: RunResult) => `${r.dtype} ${r.memoryProfile}`;
+const dtype = (r: RunResult) => `${r.dtype} ${r.memoryProfile}${r.encoder ? ` ${r.encoder}` : ''}`;
 const label = (r: RunResult) => `${r.model}${r.synthetic ? '*' : ''}`;
 
 /** RTF p50 of clips from 5 to 15 s: Whisper encodes a full 30-s window for each, so they cost the most per second. */

@@ -22,6 +22,8 @@ export interface ClipResult {
   tokensPerRun: number;
   /** Peak process RSS while this clip's runs were transcribed (absent in files from before it was measured). */
   peakMb?: number;
+  /** sha256 (16 hex digits) of the first run's transcript: equal across encoder variants when they decode the same tokens. */
+  textHash?: string;
 }
 
 /** The same short note transcribed many times in a row: does the peak creep up? */
@@ -44,6 +46,8 @@ export interface RunResult {
   dtype: string;
   /** lean: arena off + MALLOC_MMAP_THRESHOLD_=131072; default: arena off; fast: onnxruntime's arena on. */
   memoryProfile: string;
+  /** How the encoder ran (`--encoder`): fused or unfused attention, full or fit window; absent in older files. */
+  encoder?: string;
   workers: number;
   threads: number;
   /** Creating the pool: every worker loading the model. */
@@ -125,13 +129,14 @@ const SCHEMA: Shape = {
       synthetic: 'boolean',
       dtype: 'string',
       memoryProfile: 'string',
+      encoder: new Optional('string'),
       workers: 'number',
       threads: 'number',
       loadMs: 'number',
       coldStartMs: 'number',
       memory: { importMb: 'number', loadedMb: 'number', firstNoteMb: 'number', steadyMb: 'number', peakMb: 'number', workerHeapMb: ['number'] },
       swap: { pswpin: 'number', pswpout: 'number', majorFaults: 'number' },
-      clips: [{ seconds: 'number', language: 'string', runs: 'number', rtf: DISTRIBUTION, decodeMs: 'number', encoderMsPerWindow: 'number', decoderMsPerToken: 'number', tokensPerRun: 'number', peakMb: new Optional('number') }],
+      clips: [{ seconds: 'number', language: 'string', runs: 'number', rtf: DISTRIBUTION, decodeMs: 'number', encoderMsPerWindow: 'number', decoderMsPerToken: 'number', tokensPerRun: 'number', peakMb: new Optional('number'), textHash: new Optional('string') }],
       throughput: { notes: 'number', clipSeconds: 'number', wallSeconds: 'number', audioSecondsPerWallSecond: 'number', queueWaitMs: DISTRIBUTION },
       soak: new Optional({ notes: 'number', clipSeconds: 'number', firstPeakMb: 'number', lastPeakMb: 'number' }),
     },

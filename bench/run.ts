@@ -1,5 +1,5 @@
 // npm run bench -- [--calibrate] [--quick] [--models base,small] [--shapes 1x1,1x2,2x1] [--dtypes q8,int8,fp32-encoder]
-//                  [--clips 5,9,15,30,60,180] [--soak 1000] [--cpus N | --tier 1gb-swap-1vcpu] [--out file.json]
+//                  [--encoder fused,unfused,fused-fit] [--clips 5,9,15,30,60,180] [--soak 1000] [--cpus N | --tier 1gb-swap-1vcpu] [--out file.json]
 // RTF and memory of the real pipeline (ffmpeg decode + worker pool + int8 Whisper) on this machine.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -13,6 +13,8 @@ import { SPEED_SAMPLES } from '../src/asr/speed-table.js';
 import { missingModelFiles } from '../src/asr/model-store.js';
 import { vcpus } from '../src/machine.js';
 import { CORPUS, corpusFiles } from './corpus.js';
+import { WINDOW_DEFAULTS } from '../src/asr/encoder-window.js';
+import type { EncoderSettings } from '../src/asr/protocol.js';
 import type { MeasureInput } from './measure.js';
 import { formatReport } from './report.js';
 import { REFERENCE, validateResults, type BenchResults, type RunResult } from './results.js';
@@ -26,6 +28,13 @@ const MEMORY_PROFILES: Record<string, { cpuArena: boolean; env: Record<string, s
   lean: { cpuArena: false, env: { MALLOC_MMAP_THRESHOLD_: '131072' } },
   default: { cpuArena: false, env: {} },
   fast: { cpuArena: true, env: {} },
+};
+/** `--encoder` variants: attention fused at load or the hub's graph as it is; 30-s windows or fitted to the note. */
+const ENCODER_VARIANTS: Record<string, EncoderSettings> = {
+  fused: { fusedAttention: true, window: { mode: 'full', ...WINDOW_DEFAULTS } },
+  unfused: { fusedAttention: false, window: { mode: 'full', ...WINDOW_DEFAULTS } },
+  'fused-fit': { fusedAttention: true, window: { mode: 'fit', ...WINDOW_DEFAULTS } },
+  'unfused-fit': { fusedAttention: false, window: { mode: 'fit', ...WINDOW_DEFAULTS } },
 };
 /** Synthetic weights never stop on their own: decode this many tokens per second of audio. */
 const DEFAULT_TOKENS_PER_SECOND = 3;
@@ -41,6 +50,7 @@ const usage = `npm run bench -- [options]
   --shapes LIST           workers x threads, e.g. 1x1,1x2,2x1 (default: those that fit the vCPUs)
   --dtypes LIST           ${BENCH_DTYPES.join(', ')} (default q8)
   --memory LIST           ${Object.keys(MEMORY_PROFILES).join(', ')} (default lean,fast): see README, Memory
+  --encoder LIST          ${Object.keys(ENCODER_VARIANTS).join(', ')} (default fused, the bot's default)
   --clips LIST            seconds from ${CORPUS.map((c) => c.seconds).join(',')} (default all)
   --soak N                then N notes of the shortest clip in a row: peak RSS of notes 11–100 vs the last 100
   --tokens-per-second N   fixed decode budget for synthetic models (default ${DEFAULT_TOKENS_PER_SECOND})
@@ -57,6 +67,7 @@ const { values } = parseArgs({
     shapes: { type: 'string' },
     dtypes: { type: 'string', default: 'q8' },
     memory: { type: 'string' },
+    encoder: { type: 'string', default: 'fused' },
     clips: { type: 'string' },
     soak: { type: 'string', default: '0' },
     'tokens-per-second': { type: 'string', default: String(DEFAULT_TOKENS_PER_SECOND) },
@@ -99,6 +110,8 @@ for (const d of dtypes) if (!(BENCH_DTYPES as readonly string[]).includes(d)) fa
 // Calibration runs the compose file's profile, the one the bot runs in production.
 const memoryProfiles = (values.memory ?? (values.calibrate ? 'default' : values.quick ? 'lean' : 'lean,fast')).split(',');
 for (const m of memoryProfiles) if (!MEMORY_PROFILES[m]) fail(`--memory: unknown profile ${m}`);
+const encoders = values.encoder.split(',');
+for (const e of encoders) if (!ENCODER_VARIANTS[e]) fail(`--encoder: unknown variant ${e}`);
 const clipSeconds = values.clips ? values.clips.split(',').map(Number) : values.calibrate ? [9, 15] : values.quick ? [5, 9, 15] : CORPUS.map((c) => c.seconds);
 const clipSpecs = CORPUS.filter((c) => clipSeconds.includes(c.seconds));
 if (clipSpecs.length === 0) fail('--clips: none of those lengths is in the corpus');
@@ -168,8 +181,8 @@ for (const model of models) {
   const resolved = await resolveModel(model);
   for (const dtype of dtypes) {
     for (const memoryProfile of memoryProfiles) {
-      for (const shape of shapes) {
-        const label = `${model} ${dtype} ${memoryProfile} ${shape.workers}x${shape.threads}`;
+      for (const shape of shapes) for (const encoder of encoders) {
+        const label = `${model} ${dtype} ${memoryProfile} ${encoder} ${shape.workers}x${shape.threads}`;
         console.error(`measuring ${label}${resolved.synthetic ? ' (synthetic)' : ''}…`);
         const profile = MEMORY_PROFILES[memoryProfile]!;
         try {
@@ -180,6 +193,7 @@ for (const model of models) {
             memoryProfile,
             ...shape,
             cpuArena: profile.cpuArena,
+            encoder: { name: encoder, settings: ENCODER_VARIANTS[encoder]! },
             clips: corpus.map(({ spec, file }) => ({ file, seconds: spec.seconds, language: spec.language })),
             quick: values.quick,
             fixedTokensPerSecond: resolved.synthetic ? tokensPerSecond : null,

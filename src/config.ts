@@ -4,6 +4,8 @@ import { MODEL_CATALOG } from './asr/catalog.js';
 import type { CalibrationRead } from './asr/calibration.js';
 import { chooseModel, defaultPoolShape, type MachineFacts, type PoolShape } from './asr/model-choice.js';
 import { SPEED_SAMPLES } from './asr/speed-table.js';
+import { WINDOW_DEFAULTS, type WindowMode } from './asr/encoder-window.js';
+import type { EncoderSettings } from './asr/protocol.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -34,6 +36,8 @@ export interface Config {
   asrThreads: number;
   /** onnxruntime's CPU arena: faster by 5–10%, but ~40% more peak memory per worker. */
   asrCpuArena: boolean;
+  /** ASR_FUSED_ATTENTION, ASR_WINDOW, ASR_WINDOW_MIN_SECONDS, ASR_WINDOW_MARGIN_SECONDS. */
+  asrEncoder: EncoderSettings;
   /**
    * glibc's MALLOC_MMAP_THRESHOLD_, read by the C library at process start (not by the bot):
    * validated and logged here so the operator sees which memory profile runs.
@@ -106,6 +110,20 @@ class EnvReader {
     if (['1', 'true', 'yes', 'on'].includes(v)) return true;
     if (['0', 'false', 'no', 'off'].includes(v)) return false;
     throw new ConfigError(name, `expected true or false, got "${v}"`);
+  }
+
+  number(name: string, fallback: number, min: number, max: number): number {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!/^\d+(\.\d+)?$/.test(v) || n < min || n > max) throw new ConfigError(name, `expected a number of seconds between ${min} and ${max}, got "${v}"`);
+    return n;
+  }
+
+  choice<T extends string>(name: string, options: readonly T[], fallback: T): T {
+    const v = this.string(name, fallback) as T;
+    if (!options.includes(v)) throw new ConfigError(name, `expected one of ${options.join(', ')}, got "${v}"`);
+    return v;
   }
 
   url(name: string, fallback: string): string {
@@ -222,6 +240,14 @@ export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigO
     asrWorkers: shape.workers,
     asrThreads: shape.threads,
     asrCpuArena: r.boolean('ASR_CPU_ARENA', false),
+    asrEncoder: {
+      fusedAttention: r.boolean('ASR_FUSED_ATTENTION', true),
+      window: {
+        mode: r.choice<WindowMode>('ASR_WINDOW', ['full', 'fit'], 'full'),
+        minSeconds: r.number('ASR_WINDOW_MIN_SECONDS', WINDOW_DEFAULTS.minSeconds, 1, 30),
+        marginSeconds: r.number('ASR_WINDOW_MARGIN_SECONDS', WINDOW_DEFAULTS.marginSeconds, 0, 30),
+      },
+    },
     mallocMmapThreshold: mallocMmapThreshold(env, r),
     workerMaxJobs: r.integer('WORKER_MAX_JOBS', 500, 0),
     workerRecycleRssMb: r.integer('WORKER_RECYCLE_RSS_MB', 0, 0),

@@ -80,6 +80,7 @@ log.info(
     workers: config.asrWorkers,
     threads: config.asrThreads,
     cpuArena: config.asrCpuArena,
+    encoder: config.asrEncoder,
     mallocMmapThreshold: config.mallocMmapThreshold ?? 'glibc default (dynamic)',
     vcpus: vcpus(),
     memoryLimitMb: memoryLimitMb(),
@@ -94,15 +95,15 @@ log.info({ ffmpeg: ffmpeg.path, source: ffmpeg.source }, 'ffmpeg found');
 
 const pool = new AsrPool({
   size: config.asrWorkers,
-  init: { modelId: config.modelId, modelsDir: config.modelsDir, dtype: MODEL_DTYPE, threads: config.asrThreads, cpuArena: config.asrCpuArena },
+  init: { modelId: config.modelId, modelsDir: config.modelsDir, dtype: MODEL_DTYPE, threads: config.asrThreads, cpuArena: config.asrCpuArena, encoder: config.asrEncoder },
   maxTasksPerWorker: config.workerMaxJobs,
   recycleRssMb: config.workerRecycleRssMb,
 });
 let modelLoadMs: number | undefined;
-pool.on('worker_ready', ({ workerId, loadMs }) => {
+pool.on('worker_ready', ({ workerId, loadMs, loadNotes }) => {
   modelLoadMs = loadMs;
   metrics.modelLoadSeconds.set({ model: config.modelId }, loadMs / 1000);
-  log.info({ workerId, loadMs: Math.round(loadMs) }, 'ASR worker ready');
+  log.info({ workerId, loadMs: Math.round(loadMs), graph: loadNotes }, 'ASR worker ready');
 });
 pool.on('worker_exit', (exit) => {
   metrics.workerRestarts.inc({ reason: exit.reason });

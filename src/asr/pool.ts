@@ -25,7 +25,7 @@ export interface PoolResult {
 export type WorkerExitReason = 'out_of_memory' | 'crashed' | 'recycled' | 'load_failed';
 
 export interface PoolEvents {
-  worker_ready: [{ workerId: number; loadMs: number }];
+  worker_ready: [{ workerId: number; loadMs: number; loadNotes: string[] }];
   worker_exit: [{ workerId: number; reason: WorkerExitReason; detail: string; jobs: number }];
 }
 
@@ -126,7 +126,7 @@ export class AsrPool extends EventEmitter<PoolEvents> {
       worker.on('message', (message: FromWorker) => {
         if (message.type === 'ready') {
           slot.ready = true;
-          this.emit('worker_ready', { workerId: id, loadMs: message.loadMs });
+          this.emit('worker_ready', { workerId: id, loadMs: message.loadMs, loadNotes: message.loadNotes });
           resolve();
           this.dispatch();
         } else if (message.type === 'load_failed') {

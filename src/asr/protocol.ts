@@ -1,4 +1,5 @@
 // Messages between the pool (main thread) and an ASR worker thread.
+import type { WindowSettings } from './encoder-window.js';
 
 /** The hub's weight formats: one for both modules, or per module (e.g. fp32 encoder, q8 decoder). */
 export type ModelDtype = string | { encoder_model: string; decoder_model_merged: string };
@@ -10,6 +11,14 @@ export interface WorkerInit {
   dtype: ModelDtype;
   threads: number;
   cpuArena: boolean;
+  /** How the encoder is loaded and fed; without it, the hub's graph as it is, on 30-s windows. */
+  encoder?: EncoderSettings;
+}
+
+export interface EncoderSettings {
+  /** Rewrite the encoder's self-attention into com.microsoft.MultiHeadAttention at load. */
+  fusedAttention: boolean;
+  window: WindowSettings;
 }
 
 export type Task = 'transcribe' | 'translate';
@@ -49,7 +58,7 @@ export interface TranscriptionResult {
 export type ToWorker = { type: 'transcribe'; requestId: number; samples: Float32Array; request: TranscribeRequest };
 
 export type FromWorker =
-  | { type: 'ready'; loadMs: number }
+  | { type: 'ready'; loadMs: number; loadNotes: string[] }
   | { type: 'load_failed'; message: string }
   | { type: 'progress'; requestId: number; chunksDone: number; chunksTotal: number }
   | { type: 'result'; requestId: number; result: TranscriptionResult }

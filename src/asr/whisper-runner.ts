@@ -6,6 +6,8 @@ import vm from 'node:vm';
 import v8 from 'node:v8';
 import { AutoFeatureExtractor, AutoModelForSpeechSeq2Seq, AutoTokenizer, env, Tensor } from '@huggingface/transformers';
 import { fixedTokenBudget, maxNewTokens, planWindows } from './decoding-policy.js';
+import { cropFrames, encoderFrames, type WindowSettings } from './encoder-window.js';
+import { withRewrittenEncoder } from './graph-rewrite/session-hook.js';
 import type { Segment, TranscribeRequest, TranscriptionResult, WorkerInit } from './protocol.js';
 
 /** The parts of transformers.js's Whisper objects this module relies on. */
@@ -26,7 +28,7 @@ interface WhisperParts {
   };
   featureExtractor: {
     (audio: Float32Array): Promise<{ input_features: Tensor }>;
-    config: { sampling_rate: number; chunk_length: number };
+    config: { sampling_rate: number; chunk_length: number; hop_length: number };
   };
   tokenizer: {
     _decode_asr(
@@ -47,6 +49,10 @@ export class WhisperRunner {
   private constructor(
     private readonly parts: WhisperParts,
     readonly loadMs: number,
+    /** What the encoder's rewrites did or why they did not apply, for the operator's log. */
+    readonly loadNotes: string[],
+    /** The window the encoder runs on; `full` unless the encoder could be rewritten for `fit`. */
+    private readonly window: WindowSettings,
   ) {}
 
   static async load(init: WorkerInit): Promise<WhisperRunner> {
@@ -55,8 +61,10 @@ export class WhisperRunner {
     env.allowLocalModels = true;
     env.localModelPath = init.modelsDir;
     const started = performance.now();
+    const settings = init.encoder ?? { fusedAttention: false, window: { mode: 'full', minSeconds: 30, marginSeconds: 0 } };
+    const wanted = { fuseAttention: settings.fusedAttention, fitWindow: settings.window.mode === 'fit' };
     // Not pipeline(): it loads the tokenizer twice (its own and the processor's), ~20 MB of heap each.
-    const [tokenizer, featureExtractor, model] = await Promise.all([
+    const loaded = await withRewrittenEncoder(wanted, () => Promise.all([
       AutoTokenizer.from_pretrained(init.modelId),
       AutoFeatureExtractor.from_pretrained(init.modelId),
       AutoModelForSpeechSeq2Seq.from_pretrained(init.modelId, {
@@ -69,20 +77,29 @@ export class WhisperRunner {
           enableMemPattern: init.cpuArena,
         },
       }),
-    ]);
+    ]));
+    const [tokenizer, featureExtractor, model] = loaded.value;
     const parts = { tokenizer, featureExtractor, model } as unknown as WhisperParts;
     // generate() keeps only kwargs named in forward_params, and encoder_outputs is not among them:
     // without this it would run the encoder a second time for every window.
     if (!parts.model.forward_params.includes('encoder_outputs')) parts.model.forward_params.push('encoder_outputs');
-    return new WhisperRunner(parts, performance.now() - started);
+    const window: WindowSettings = loaded.fitsWindow ? settings.window : { ...settings.window, mode: 'full' };
+    // A rewritten encoder leaves the file's bytes and the new model's (~2 × its size) to the collector.
+    collectGarbage();
+    return new WhisperRunner(parts, performance.now() - started, loaded.notes, window);
   }
 
   private get sampleRate(): number {
     return this.parts.featureExtractor.config.sampling_rate;
   }
 
-  private async encode(features: Tensor): Promise<Tensor> {
-    const out = await this.parts.model.sessions.model!.run({ input_features: features.ort_tensor });
+  /** Encodes the window's first frames only when ASR_WINDOW=fit (see encoder-window.ts). */
+  private async encode(features: Tensor, samples: number): Promise<Tensor> {
+    const config = this.parts.featureExtractor.config;
+    const [, bins, total] = features.dims as [number, number, number];
+    const keep = encoderFrames(samples, this.window, { hopLength: config.hop_length, sampleRate: config.sampling_rate, fullFrames: total });
+    const input = keep === total ? features : new Tensor('float32', cropFrames(features.data as Float32Array, bins, total, keep), [1, bins, keep]);
+    const out = await this.parts.model.sessions.model!.run({ input_features: input.ort_tensor });
     return new Tensor(out.last_hidden_state as Tensor['ort_tensor']);
   }
 
@@ -123,7 +140,7 @@ export class WhisperRunner {
       const seconds = window.length / sampleRate;
 
       const encodeStart = performance.now();
-      const encoded = await this.encode(input_features);
+      const encoded = await this.encode(input_features, window.length);
       encoderMs += performance.now() - encodeStart;
 
       const decodeStart = performance.now();

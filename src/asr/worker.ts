@@ -10,7 +10,7 @@ const send = (message: FromWorker) => port.postMessage(message);
 let runner: WhisperRunner;
 try {
   runner = await WhisperRunner.load(workerData as WorkerInit);
-  send({ type: 'ready', loadMs: runner.loadMs });
+  send({ type: 'ready', loadMs: runner.loadMs, loadNotes: runner.loadNotes });
 } catch (error) {
   send({ type: 'load_failed', message: error instanceof Error ? error.message : String(error) });
   process.exit(1);
