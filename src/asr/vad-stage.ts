@@ -1,0 +1,124 @@
+// The speech stage with Silero VAD: between decoding and Whisper, off the main thread. One worker
+// thread of its own scores each note's frames (~0.3 ms per 32-ms frame on one core); segments and
+// windows are planned here from the probabilities, by the pure modules.
+import { Worker } from 'node:worker_threads';
+import { JobError } from '../jobs/errors.js';
+import { speechSamples, speechSegments, VAD_FRAME_SAMPLES, type VadOptions } from './vad-segments.js';
+import { planSpeechWindows, type SpeechPlan, type SpeechStage } from './window-plan.js';
+
+export type ToVadWorker = { requestId: number; samples: Float32Array; firstChunk: boolean };
+
+export type FromVadWorker =
+  | { type: 'ready' }
+  | { type: 'load_failed'; message: string }
+  | { type: 'scored'; requestId: number; probabilities: Float32Array }
+  | { type: 'failed'; requestId: number; message: string };
+
+/** 20 s of audio per message: a note is never copied whole to the worker. */
+const CHUNK_SAMPLES = 625 * VAD_FRAME_SAMPLES;
+
+/** The worker's JS holds a few kB per note; onnxruntime's memory is native. */
+const VAD_WORKER_HEAP_LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 64 };
+
+function workerEntry(): URL {
+  const fromSource = import.meta.url.endsWith('.ts');
+  return new URL(fromSource ? './vad-worker-from-source.mjs' : './vad-worker.js', import.meta.url);
+}
+
+interface Pending {
+  requestId: number;
+  resolve: (probabilities: Float32Array) => void;
+  reject: (error: Error) => void;
+}
+
+export class SileroVadStage implements SpeechStage {
+  private worker?: Promise<Worker>;
+  private pending?: Pending;
+  private nextRequestId = 1;
+  /** Notes are scored one at a time: the model's state belongs to one note. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    private readonly options: VadOptions,
+    private readonly sampleRate: number,
+  ) {}
+
+  /** Loads the model; a model that cannot load stops startup. */
+  async start(): Promise<void> {
+    await this.spawned();
+  }
+
+  plan(samples: Float32Array): Promise<SpeechPlan> {
+    const planned = this.queue.then(() => this.analyse(samples));
+    this.queue = planned.catch(() => undefined);
+    return planned;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const worker = await this.worker?.catch(() => undefined);
+    await worker?.terminate();
+  }
+
+  private async analyse(samples: Float32Array): Promise<SpeechPlan> {
+    if (this.closed) throw new JobError('asr_failed', 'the VAD stage is closed');
+    const started = performance.now();
+    const probabilities = new Float32Array(Math.ceil(samples.length / VAD_FRAME_SAMPLES));
+    for (let offset = 0; offset < samples.length; offset += CHUNK_SAMPLES) {
+      const chunk = samples.slice(offset, offset + CHUNK_SAMPLES);
+      probabilities.set(await this.score(chunk, offset === 0), offset / VAD_FRAME_SAMPLES);
+    }
+    const segments = speechSegments(probabilities, samples.length, this.sampleRate, this.options);
+    const first = segments[0];
+    const last = segments.at(-1);
+    return {
+      windows: planSpeechWindows(segments, this.sampleRate),
+      speechSeconds: speechSamples(segments) / this.sampleRate,
+      vadMs: performance.now() - started,
+      speechExtent: first && last ? { start: first.start / this.sampleRate, end: last.end / this.sampleRate } : null,
+    };
+  }
+
+  private async score(samples: Float32Array, firstChunk: boolean): Promise<Float32Array> {
+    const worker = await this.spawned();
+    return new Promise((resolve, reject) => {
+      const requestId = this.nextRequestId++;
+      this.pending = { requestId, resolve, reject };
+      worker.postMessage({ requestId, samples, firstChunk } satisfies ToVadWorker, [samples.buffer as ArrayBuffer]);
+    });
+  }
+
+  /** The worker, spawned again after it died: its death fails only the note it was scoring. */
+  private spawned(): Promise<Worker> {
+    this.worker ??= new Promise((resolve, reject) => {
+      const worker = new Worker(workerEntry(), { workerData: { sampleRate: this.sampleRate }, resourceLimits: VAD_WORKER_HEAP_LIMITS });
+      let lastError: Error | undefined;
+      let ready = false;
+      worker.on('message', (message: FromVadWorker) => {
+        if (message.type === 'ready') {
+          ready = true;
+          resolve(worker);
+        } else if (message.type === 'load_failed') {
+          reject(new Error(`the VAD worker could not load Silero VAD: ${message.message}`));
+        } else if (this.pending?.requestId === message.requestId) {
+          const { resolve: done, reject: fail } = this.pending;
+          this.pending = undefined;
+          if (message.type === 'scored') done(message.probabilities);
+          else fail(new JobError('asr_failed', `VAD worker: ${message.message}`));
+        }
+      });
+      worker.on('error', (error) => {
+        lastError = error;
+      });
+      worker.on('exit', (code) => {
+        this.worker = undefined;
+        const detail = lastError ? `${lastError.name}: ${lastError.message}` : `exit code ${code}`;
+        if (!ready) reject(new Error(`the VAD worker exited before loading: ${detail}`));
+        this.pending?.reject(new JobError('asr_failed', `the VAD worker died: ${detail}`));
+        this.pending = undefined;
+      });
+    });
+    return this.worker;
+  }
+}
