@@ -2,10 +2,10 @@
 import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { decodeToPcm, SAMPLE_RATE } from '../audio/ffmpeg.js';
-import { hasSpeech } from '../audio/speech-gate.js';
 import type { AsrPool } from '../asr/pool.js';
 import type { Segment } from '../asr/protocol.js';
 import { cutRepetitionLoops } from '../asr/transcript-cleanup.js';
+import { onOriginalTimeline, type SpeechStage } from '../asr/window-plan.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { asJobError, JobError } from './errors.js';
 import type { Job, JobOutcome, JobStore } from './job-store.js';
@@ -36,6 +36,8 @@ export interface PipelineDeps {
   store: JobStore;
   channel: ReplyChannel;
   pool: AsrPool;
+  /** Silero VAD, or the RMS gate with VAD=off: finds the speech and plans Whisper's windows. */
+  speech: SpeechStage;
   metrics: Metrics;
   log: Logger;
   ffmpegPath: string;
@@ -74,11 +76,13 @@ export class JobPipeline {
       outcome.decodeMs = performance.now() - started;
       outcome.audioSeconds = audio.seconds;
 
-      if (!hasSpeech(audio.samples, SAMPLE_RATE)) throw new JobError('no_speech', `no voiced frames in ${audio.seconds.toFixed(1)} s`);
+      const speech = await this.deps.speech.plan(audio.samples);
+      Object.assign(outcome, { speechSeconds: speech.speechSeconds, vadMs: speech.vadMs });
+      if (speech.windows.length === 0) throw new JobError('no_speech', `no speech found in ${audio.seconds.toFixed(1)} s`);
 
       const { result, workerId, threads } = await this.deps.pool.transcribe(
         audio.samples,
-        { language: job.requestedLanguage, task: job.task, timestamps: job.timestamps },
+        { language: job.requestedLanguage, task: job.task, timestamps: job.timestamps, windows: speech.windows },
         (done, total) => void channel.progress(job, done, total).catch((error: Error) => log.warn({ err: error }, 'progress update failed')),
       );
       const cleaned = cutRepetitionLoops(result.text);
@@ -90,7 +94,7 @@ export class JobPipeline {
         rtf: inferenceRtf(result.inferenceMs, audio.seconds),
       });
       outcome.rtfTotal = totalRtf(
-        { queueWaitMs: outcome.queueWaitMs!, downloadMs: outcome.downloadMs, decodeMs: outcome.decodeMs, inferenceMs: result.inferenceMs },
+        { queueWaitMs: outcome.queueWaitMs!, downloadMs: outcome.downloadMs, decodeMs: outcome.decodeMs, vadMs: speech.vadMs ?? 0, inferenceMs: result.inferenceMs },
         audio.seconds,
       );
       metrics.workerHeapBytes.set({ worker: String(workerId) }, result.workerHeapMb * 2 ** 20);
@@ -100,7 +104,7 @@ export class JobPipeline {
         await channel.deliver(job, {
           text: cleaned.text,
           language: result.language,
-          segments: result.segments,
+          segments: onOriginalTimeline(result.segments, speech.windows, SAMPLE_RATE),
           audioSeconds: audio.seconds,
           loopCut: cleaned.cut,
           fromCache: false,
