@@ -19,7 +19,7 @@ import { JobPipeline } from '../src/jobs/pipeline.js';
 import { Metrics } from '../src/metrics/metrics.js';
 import { openDatabase } from '../src/storage/database.js';
 import { FakeBotApi, TEST_TOKEN } from './support/fake-bot-api.js';
-import { knownNote, silentNote, synthNote, type KnownNote } from './support/speech-audio.js';
+import { knownNote, silentNote, synthNote, type KnownNote } from '../bench/known-speech.js';
 import { cachedModelsRoot, TEST_MODEL_ID } from './support/test-model.js';
 
 const RATE = 16_000;

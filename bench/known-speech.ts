@@ -4,7 +4,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { OPUS_VOICE_NOTE, runFfmpeg } from '../../bench/corpus.js';
+import { OPUS_VOICE_NOTE, runFfmpeg } from './corpus.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'voicebot-speech-audio-'));
 const RATE = 48_000;
