@@ -3,6 +3,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AsrPool } from '../src/asr/pool.js';
@@ -115,6 +116,23 @@ describe('speech found in notes made of sentences and known silences', () => {
     const boundaries = found.flatMap((p) => [p.start, p.end]).filter((t) => t > 0 && t < note.seconds - 0.01);
     for (const t of boundaries) expect(silences.some((s) => s.start <= t && t <= s.end), `boundary at ${t.toFixed(2)} s`).toBe(true);
     for (const s of note.speech) expect(found.some((p) => p.start <= s.start && s.end <= p.end), `sentence at ${s.start.toFixed(2)} s`).toBe(true);
+  });
+});
+
+describe('the VAD worker', () => {
+  it('is replaced for the next note when it has died, and stops mid-note at shutdown without taking the process down', async () => {
+    const workers: Worker[] = [];
+    const stage = new SileroVadStage(DEFAULT_VAD_OPTIONS, RATE, (w) => workers.push(w));
+    await stage.start();
+    const silence = await pcm(silentNote(20));
+    await workers[0]!.terminate();
+    expect((await stage.plan(silence)).windows).toEqual([]);
+    expect(workers).toHaveLength(2);
+
+    const cut = stage.plan(silence).catch((e: unknown) => e);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await stage.close();
+    expect(await cut).toMatchObject({ code: 'asr_failed', retryable: true });
   });
 });
 

@@ -51,11 +51,11 @@ export class SileroVad {
     this.input.fill(0);
   }
 
-  /** One probability per frame of `samples`; a last partial frame is padded with silence. */
-  async score(samples: Float32Array): Promise<Float32Array> {
+  /** One probability per frame of `samples`; a last partial frame is padded with silence. Stops early when `stop()` says so. */
+  async score(samples: Float32Array, stop: () => boolean): Promise<Float32Array> {
     const frames = Math.ceil(samples.length / VAD_FRAME_SAMPLES);
     const probabilities = new Float32Array(frames);
-    for (let frame = 0; frame < frames; frame++) {
+    for (let frame = 0; frame < frames && !stop(); frame++) {
       const chunk = samples.subarray(frame * VAD_FRAME_SAMPLES, (frame + 1) * VAD_FRAME_SAMPLES);
       this.input.copyWithin(0, VAD_FRAME_SAMPLES);
       this.input.set(chunk, CONTEXT_SAMPLES);

@@ -6,7 +6,7 @@ import { JobError } from '../jobs/errors.js';
 import { speechSamples, speechSegments, VAD_FRAME_SAMPLES, type VadOptions } from './vad-segments.js';
 import { planSpeechWindows, type SpeechPlan, type SpeechStage } from './window-plan.js';
 
-export type ToVadWorker = { requestId: number; samples: Float32Array; firstChunk: boolean };
+export type ToVadWorker = { type: 'score'; requestId: number; samples: Float32Array; firstChunk: boolean } | { type: 'stop' };
 
 export type FromVadWorker =
   | { type: 'ready' }
@@ -42,6 +42,8 @@ export class SileroVadStage implements SpeechStage {
   constructor(
     private readonly options: VadOptions,
     private readonly sampleRate: number,
+    /** Called with each new worker thread: lets fault tests see it. */
+    private readonly onSpawn?: (worker: Worker) => void,
   ) {}
 
   /** Loads the model; a model that cannot load stops startup. */
@@ -55,10 +57,14 @@ export class SileroVadStage implements SpeechStage {
     return planned;
   }
 
+  /** Ends the worker between two frames (never terminate() it mid-run: that aborts the process). */
   async close(): Promise<void> {
     this.closed = true;
     const worker = await this.worker?.catch(() => undefined);
-    await worker?.terminate();
+    if (!worker) return;
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    worker.postMessage({ type: 'stop' } satisfies ToVadWorker);
+    await exited;
   }
 
   private async analyse(samples: Float32Array): Promise<SpeechPlan> {
@@ -85,7 +91,7 @@ export class SileroVadStage implements SpeechStage {
     return new Promise((resolve, reject) => {
       const requestId = this.nextRequestId++;
       this.pending = { requestId, resolve, reject };
-      worker.postMessage({ requestId, samples, firstChunk } satisfies ToVadWorker, [samples.buffer as ArrayBuffer]);
+      worker.postMessage({ type: 'score', requestId, samples, firstChunk } satisfies ToVadWorker, [samples.buffer as ArrayBuffer]);
     });
   }
 
@@ -93,6 +99,7 @@ export class SileroVadStage implements SpeechStage {
   private spawned(): Promise<Worker> {
     this.worker ??= new Promise((resolve, reject) => {
       const worker = new Worker(workerEntry(), { workerData: { sampleRate: this.sampleRate }, resourceLimits: VAD_WORKER_HEAP_LIMITS });
+      this.onSpawn?.(worker);
       let lastError: Error | undefined;
       let ready = false;
       worker.on('message', (message: FromVadWorker) => {
