@@ -1,8 +1,8 @@
-// npm run bench:vad -- [--model base] [--threads 2] [--runs 3] [--out file.json]
+// npm run bench:vad -- [--model base] [--threads 2] [--runs 3] [--out file.json]   (builds, then runs compiled)
 // What the Silero VAD stage costs and buys, measured side by side in one process (ratios hold on a
 // loaded machine better than absolute times do):
-//  - memory the stage adds (RSS and peak before and after it loads and scores a 180-s note), measured
-//    first, before anything else is loaded;
+//  - memory the stage adds to a bot whose ASR worker is loaded (RSS and peak before and after the
+//    stage loads and scores a 180-s note): onnxruntime's library is then already in the process;
 //  - its time per audio second, and its share of the same clip's Whisper inference;
 //  - a 60-s note with 20 s of pauses, end to end (ffmpeg decode + speech stage + Whisper): VAD on
 //    (silence dropped, windows planned from speech) against VAD=off (the RMS gate, fixed windows).
@@ -26,7 +26,7 @@ import { knownNote } from './known-speech.js';
 import { synthesizeModel } from './synth/model-folder.js';
 import { cpuModel, peakRssMb, resetPeakRss } from './tier.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), import.meta.url.endsWith('.ts') ? '..' : '../..');
 const TOKENS_PER_SECOND = 3;
 const MB = 2 ** 20;
 const rssMb = () => process.memoryUsage.rss() / MB;
@@ -70,7 +70,13 @@ const corpus = corpusFiles(path.join(ROOT, '.cache/bench-corpus'), [
 const clips = await Promise.all(corpus.map(async ({ spec, file }) => ({ spec, file, audio: (await decode(file)).audio })));
 const longest = clips.at(-1)!;
 
-// 1. Memory, before the pool exists: the stage's worker thread, onnxruntime in it, the session.
+const { modelId, modelsDir, synthetic } = await model(values.model);
+const pool = new AsrPool({ size: 1, init: { modelId, modelsDir, dtype: 'q8', threads, cpuArena: false }, maxTasksPerWorker: 0, recycleRssMb: 0 });
+await pool.start();
+const request = { language: 'en', task: 'transcribe' as const, timestamps: false, fixedTokensPerSecond: TOKENS_PER_SECOND };
+await pool.transcribe(clips[0]!.audio.samples, request);
+
+// 1. Memory: the stage's worker thread, onnxruntime's binding in it, the session, a 180-s note.
 const vad = new SileroVadStage(DEFAULT_VAD_OPTIONS, SAMPLE_RATE);
 const beforeMb = rssMb();
 resetPeakRss();
@@ -80,12 +86,6 @@ await vad.plan(longest.audio.samples);
 const memory = { beforeMb, loadedMb, afterNoteMb: rssMb(), peakMb: peakRssMb() };
 
 // 2. VAD against Whisper on the same clips, interleaved so that load on the machine hits both alike.
-const { modelId, modelsDir, synthetic } = await model(values.model);
-const pool = new AsrPool({ size: 1, init: { modelId, modelsDir, dtype: 'q8', threads, cpuArena: false }, maxTasksPerWorker: 0, recycleRssMb: 0 });
-await pool.start();
-const request = { language: 'en', task: 'transcribe' as const, timestamps: false, fixedTokensPerSecond: TOKENS_PER_SECOND };
-await pool.transcribe(clips[0]!.audio.samples, request);
-
 const cost = [];
 for (const { spec, audio } of clips) {
   const vadMs: number[] = [];
@@ -105,14 +105,14 @@ for (const { spec, audio } of clips) {
 
 // 3. A 60-s note with 20 s of pauses, end to end, VAD on against VAD=off.
 const sentences = [
-  'Hi, it is me again, I am running a little late today.',
-  'The bus did not come, so I am walking to the station now.',
-  'Please start the meeting without me, I will join in about fifteen minutes.',
-  'Also, could you send me the report from last week?',
-  'I need the numbers for the second quarter before lunch.',
-  'If Anna is there, ask her about the new schedule for the trucks.',
-  'I think we can move the first delivery to six in the morning.',
-  'Thanks a lot, talk to you soon, and see you at the meeting.',
+  'Hi, it is me again, I am running a little late today because of the traffic in town.',
+  'The bus did not come at all, so I am walking to the train station now, it is not far.',
+  'Please start the meeting without me, I will join you in about fifteen or twenty minutes.',
+  'Also, could you send me the report from last week, the one with the sales figures in it?',
+  'I need the numbers for the second quarter before lunch, because the director wants them.',
+  'If Anna is there already, ask her about the new schedule for the trucks and the drivers.',
+  'I think we can move the first delivery to six in the morning, when the roads are empty.',
+  'Thanks a lot, talk to you soon, and see you at the meeting in a little while, bye for now.',
 ];
 const note = knownNote(sentences.flatMap((say) => [{ pause: 2.5 }, { say }]));
 const noteFile = path.join(os.tmpdir(), `voicebot-bench-vad-${process.pid}.ogg`);

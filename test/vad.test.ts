@@ -191,7 +191,7 @@ describe('notes without speech, in the real job wiring', () => {
     { name: 'pink noise at −30 dBFS', make: () => synthNote(['pinknoise'], 30, -30) },
     { name: 'a sine sweep 100 Hz–8 kHz at −10 dBFS', make: () => synthNote(['sine', '100-8000'], 30, -10) },
     { name: '60 s of silence', make: () => silentNote(60) },
-  ])('$name: ≤ 2% called speech, answered "No speech detected", Whisper not run', async ({ make }) => {
+  ])('$name: at most 2 percent called speech, answered "No speech detected", Whisper not run', async ({ make }) => {
     const before = whisperRuns;
     const { row, reply } = await transcribe(make());
     expect(reply).toMatch(/No speech detected/);

@@ -6,15 +6,19 @@ import { JobError } from '../jobs/errors.js';
 import { speechSamples, speechSegments, VAD_FRAME_SAMPLES, type VadOptions } from './vad-segments.js';
 import { planSpeechWindows, type SpeechPlan, type SpeechStage } from './window-plan.js';
 
-export type ToVadWorker = { type: 'score'; requestId: number; samples: Float32Array; firstChunk: boolean } | { type: 'stop' };
+export type ToVadWorker = { type: 'score'; requestId: number; chunk: Float32Array; length: number; firstChunk: boolean } | { type: 'stop' };
 
 export type FromVadWorker =
   | { type: 'ready' }
   | { type: 'load_failed'; message: string }
-  | { type: 'scored'; requestId: number; probabilities: Float32Array }
+  /** The chunk's buffer comes back with the probabilities, to carry the next chunk. */
+  | { type: 'scored'; requestId: number; probabilities: Float32Array; chunk: Float32Array }
   | { type: 'failed'; requestId: number; message: string };
 
-/** 20 s of audio per message: a note is never copied whole to the worker. */
+/**
+ * 20 s of audio per message: a note is never copied whole to the worker. One buffer goes back and
+ * forth (transferred, not copied), so scoring leaves no dead buffers for either thread's GC.
+ */
 const CHUNK_SAMPLES = 625 * VAD_FRAME_SAMPLES;
 
 /** The worker's JS holds a few kB per note; onnxruntime's memory is native. */
@@ -25,9 +29,14 @@ function workerEntry(): URL {
   return new URL(fromSource ? './vad-worker-from-source.mjs' : './vad-worker.js', import.meta.url);
 }
 
+interface Scored {
+  probabilities: Float32Array;
+  chunk: Float32Array;
+}
+
 interface Pending {
   requestId: number;
-  resolve: (probabilities: Float32Array) => void;
+  resolve: (scored: Scored) => void;
   reject: (error: Error) => void;
 }
 
@@ -38,6 +47,7 @@ export class SileroVadStage implements SpeechStage {
   /** Notes are scored one at a time: the model's state belongs to one note. */
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private chunk: Float32Array = new Float32Array(CHUNK_SAMPLES);
 
   constructor(
     private readonly options: VadOptions,
@@ -72,8 +82,13 @@ export class SileroVadStage implements SpeechStage {
     const started = performance.now();
     const probabilities = new Float32Array(Math.ceil(samples.length / VAD_FRAME_SAMPLES));
     for (let offset = 0; offset < samples.length; offset += CHUNK_SAMPLES) {
-      const chunk = samples.slice(offset, offset + CHUNK_SAMPLES);
-      probabilities.set(await this.score(chunk, offset === 0), offset / VAD_FRAME_SAMPLES);
+      const piece = samples.subarray(offset, offset + CHUNK_SAMPLES);
+      // Detached when a worker died holding it.
+      if (this.chunk.length === 0) this.chunk = new Float32Array(CHUNK_SAMPLES);
+      this.chunk.set(piece);
+      const scored = await this.score(this.chunk, piece.length, offset === 0);
+      this.chunk = scored.chunk;
+      probabilities.set(scored.probabilities, offset / VAD_FRAME_SAMPLES);
     }
     const segments = speechSegments(probabilities, samples.length, this.sampleRate, this.options);
     const first = segments[0];
@@ -86,12 +101,12 @@ export class SileroVadStage implements SpeechStage {
     };
   }
 
-  private async score(samples: Float32Array, firstChunk: boolean): Promise<Float32Array> {
+  private async score(chunk: Float32Array, length: number, firstChunk: boolean): Promise<Scored> {
     const worker = await this.spawned();
     return new Promise((resolve, reject) => {
       const requestId = this.nextRequestId++;
       this.pending = { requestId, resolve, reject };
-      worker.postMessage({ type: 'score', requestId, samples, firstChunk } satisfies ToVadWorker, [samples.buffer as ArrayBuffer]);
+      worker.postMessage({ type: 'score', requestId, chunk, length, firstChunk } satisfies ToVadWorker, [chunk.buffer as ArrayBuffer]);
     });
   }
 
@@ -111,7 +126,7 @@ export class SileroVadStage implements SpeechStage {
         } else if (this.pending?.requestId === message.requestId) {
           const { resolve: done, reject: fail } = this.pending;
           this.pending = undefined;
-          if (message.type === 'scored') done(message.probabilities);
+          if (message.type === 'scored') done(message);
           else fail(new JobError('asr_failed', `VAD worker: ${message.message}`));
         }
       });

@@ -31,9 +31,10 @@ port.on('message', async (message: ToVadWorker) => {
   scoring = true;
   try {
     if (message.firstChunk) vad.reset();
-    const probabilities = await vad.score(message.samples, () => stopping);
+    const probabilities = await vad.score(message.chunk.subarray(0, message.length), () => stopping);
     if (stopping) process.exit(0);
-    send({ type: 'scored', requestId: message.requestId, probabilities }, [probabilities.buffer as ArrayBuffer]);
+    const { chunk } = message;
+    send({ type: 'scored', requestId: message.requestId, probabilities, chunk }, [probabilities.buffer as ArrayBuffer, chunk.buffer as ArrayBuffer]);
   } catch (error) {
     send({ type: 'failed', requestId: message.requestId, message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
   } finally {
