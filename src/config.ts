@@ -6,6 +6,7 @@ import { chooseModel, defaultPoolShape, type MachineFacts, type PoolShape } from
 import { SPEED_SAMPLES } from './asr/speed-table.js';
 import { WINDOW_DEFAULTS, type WindowMode } from './asr/encoder-window.js';
 import type { EncoderSettings } from './asr/protocol.js';
+import { DEFAULT_VAD_OPTIONS, type VadOptions } from './asr/vad-segments.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -47,6 +48,8 @@ export interface Config {
   workerMaxJobs: number;
   /** Recycle a worker once process RSS exceeds this after a job (0: never). */
   workerRecycleRssMb: number;
+  /** Silero VAD's settings; null with VAD=off (the RMS gate and fixed 30-s windows). */
+  vad: VadOptions | null;
   maxAudioSeconds: number;
   maxFileMb: number;
   httpPort: number;
@@ -102,6 +105,15 @@ class EnvReader {
 
   optionalInteger(name: string, min: number, max: number): number | undefined {
     return this.raw(name) === undefined ? undefined : this.integer(name, 0, min, max);
+  }
+
+  /** A decimal strictly between 0 and 1. */
+  fraction(name: string, fallback: number): number {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!/^\d*\.?\d+$/.test(v) || !(n > 0 && n < 1)) throw new ConfigError(name, `expected a number between 0 and 1 (exclusive), got "${v}"`);
+    return n;
   }
 
   boolean(name: string, fallback: boolean): boolean {
@@ -184,6 +196,16 @@ function mallocMmapThreshold(env: Env, r: EnvReader): number | undefined {
   return r.optionalInteger(name, 4096, 32 * 2 ** 20);
 }
 
+function vadOptions(r: EnvReader): VadOptions | null {
+  if (!r.boolean('VAD', true)) return null;
+  return {
+    threshold: r.fraction('VAD_THRESHOLD', DEFAULT_VAD_OPTIONS.threshold),
+    minSpeechMs: r.integer('VAD_MIN_SPEECH_MS', DEFAULT_VAD_OPTIONS.minSpeechMs, 0, 10_000),
+    minSilenceMs: r.integer('VAD_MIN_SILENCE_MS', DEFAULT_VAD_OPTIONS.minSilenceMs, 0, 60_000),
+    speechPadMs: r.integer('VAD_SPEECH_PAD_MS', DEFAULT_VAD_OPTIONS.speechPadMs, 0, 5_000),
+  };
+}
+
 export interface LoadConfigOptions {
   /** The bot token is only needed to run the bot, not to transcribe files or pull models (default true). */
   requireToken?: boolean;
@@ -251,6 +273,7 @@ export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigO
     mallocMmapThreshold: mallocMmapThreshold(env, r),
     workerMaxJobs: r.integer('WORKER_MAX_JOBS', 500, 0),
     workerRecycleRssMb: r.integer('WORKER_RECYCLE_RSS_MB', 0, 0),
+    vad: vadOptions(r),
     maxAudioSeconds: r.integer('MAX_AUDIO_SECONDS', 600, 1, 24 * 3600),
     maxFileMb: r.integer('MAX_FILE_MB', 20, 1, 2000),
     httpPort: r.integer('HTTP_PORT', 8080, 0, 65535),

@@ -6,7 +6,10 @@ import { readCalibration } from './asr/calibration.js';
 import { MODEL_DTYPE } from './asr/catalog.js';
 import { ensureModel, ModelDownloadError } from './asr/model-store.js';
 import { AsrPool } from './asr/pool.js';
-import { findFfmpeg } from './audio/ffmpeg.js';
+import { SileroVadStage } from './asr/vad-stage.js';
+import type { SpeechStage } from './asr/window-plan.js';
+import { findFfmpeg, SAMPLE_RATE } from './audio/ffmpeg.js';
+import { RmsSpeechGate } from './audio/speech-gate.js';
 import { createTelegramClients, installHandlers } from './bot/bot.js';
 import { Intake } from './bot/intake.js';
 import { SettingsStore } from './bot/settings-store.js';
@@ -82,6 +85,7 @@ log.info(
     cpuArena: config.asrCpuArena,
     encoder: config.asrEncoder,
     mallocMmapThreshold: config.mallocMmapThreshold ?? 'glibc default (dynamic)',
+    vad: config.vad ?? 'off (RMS gate, fixed 30-s windows)',
     vcpus: vcpus(),
     memoryLimitMb: memoryLimitMb(),
     database: config.databasePath,
@@ -99,6 +103,8 @@ const pool = new AsrPool({
   maxTasksPerWorker: config.workerMaxJobs,
   recycleRssMb: config.workerRecycleRssMb,
 });
+const vad = config.vad ? new SileroVadStage(config.vad, SAMPLE_RATE) : undefined;
+const speech: SpeechStage = vad ?? new RmsSpeechGate(SAMPLE_RATE);
 let modelLoadMs: number | undefined;
 pool.on('worker_ready', ({ workerId, loadMs, loadNotes }) => {
   modelLoadMs = loadMs;
@@ -138,12 +144,12 @@ try {
     onFile: (file, bytes, ms) => log.info({ file, mb: +(bytes / 2 ** 20).toFixed(1), ms: Math.round(ms) }, 'model file downloaded'),
   });
   log.info({ model: config.modelId, downloaded: fetched }, fetched.length ? 'model downloaded' : 'model present: starting offline');
-  await pool.start();
+  await Promise.all([pool.start(), vad?.start()]);
 } catch (error) {
   const where = error instanceof ModelDownloadError ? { host: error.host, stage: error.stage } : {};
   log.fatal({ ...where, model: config.modelId }, (error as Error).message);
   lifecycle.record('crash', { error: (error as Error).message });
-  await pool.close();
+  await Promise.all([pool.close(), speech.close()]);
   await http.close();
   process.exit(1);
 }
@@ -170,6 +176,7 @@ const pipeline = new JobPipeline({
   store,
   channel,
   pool,
+  speech,
   metrics,
   log,
   ffmpegPath: ffmpeg.path,
@@ -262,7 +269,7 @@ async function shutdown(signal: string): Promise<void> {
   if (runner?.isRunning()) await runner.stop();
   webhookHandler = undefined;
   const left = await dispatcher.drain(config.shutdownGraceSeconds * 1000);
-  await pool.close();
+  await Promise.all([pool.close(), speech.close()]);
   await http.close();
   lifecycle.record('stop', { signal, leftForNextStart: left, queued: store.pendingCount() });
   log.info({ leftForNextStart: left, pending: store.pendingCount() }, 'stopped');

@@ -39,7 +39,7 @@ describe('a voice note in, its transcript out', () => {
     expect(Number(row!.audio_seconds)).toBeLessThan(6 * 1.02);
     expect(Number(row!.rtf)).toBeGreaterThan(0);
     expect(Number(row!.rss_peak_mb)).toBeGreaterThanOrEqual(Number(row!.rss_before_mb));
-    for (const key of ['userId', 'chatId', 'messageId', 'fileUniqueId', 'mediaKind', 'audioSeconds', 'downloadMs', 'decodeMs', 'queueWaitMs', 'inferenceMs', 'rtf', 'rtfTotal', 'model', 'language', 'workerId', 'threads', 'rssBeforeMb', 'rssAfterMb', 'heapBeforeMb', 'heapAfterMb', 'rssPeakMb', 'status']) {
+    for (const key of ['userId', 'chatId', 'messageId', 'fileUniqueId', 'mediaKind', 'audioSeconds', 'downloadMs', 'decodeMs', 'queueWaitMs', 'inferenceMs', 'speechSeconds', 'vadMs', 'rtf', 'rtfTotal', 'model', 'language', 'workerId', 'threads', 'rssBeforeMb', 'rssAfterMb', 'heapBeforeMb', 'heapAfterMb', 'rssPeakMb', 'status']) {
       expect(line, key).toHaveProperty(key);
     }
   });

@@ -7,6 +7,7 @@ import type { Worker } from 'node:worker_threads';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AsrPool } from '../src/asr/pool.js';
+import { RmsSpeechGate } from '../src/audio/speech-gate.js';
 import { createTelegramClients } from '../src/bot/bot.js';
 import { TelegramChannel } from '../src/bot/telegram-channel.js';
 import { Dispatcher } from '../src/jobs/dispatcher.js';
@@ -122,7 +123,7 @@ describe('a worker killed mid-job, in the real wiring', () => {
     const log = pino({ level: 'silent' });
     const attachmentErrors: Error[] = [];
     const channel = new TelegramChannel({ api: createTelegramClients(TEST_TOKEN, api.apiRoot).jobApi, store, token: TEST_TOKEN, apiRoot: api.apiRoot, scrub: (text) => text, onRetry: () => {}, onAttachmentError: (_job, e) => attachmentErrors.push(e) });
-    const pipeline = new JobPipeline({ store, channel, pool, metrics: new Metrics(), log, ffmpegPath: 'ffmpeg', modelId: TEST_MODEL_ID, maxAudioSeconds: 600, maxFileMb: 20, storeTranscripts: true });
+    const pipeline = new JobPipeline({ store, channel, pool, speech: new RmsSpeechGate(16_000), metrics: new Metrics(), log, ffmpegPath: 'ffmpeg', modelId: TEST_MODEL_ID, maxAudioSeconds: 600, maxFileMb: 20, storeTranscripts: true });
     const dispatcher = new Dispatcher({ store, concurrency: 1, leaseMs: 30_000, run: (job) => pipeline.run(job), memoryAllowsMore: () => true, onQueueDepth: () => {}, log });
 
     const file = api.addFile(speechOgg('A worker dies while this note is transcribed.', 25));

@@ -1,5 +1,6 @@
 // Messages between the pool (main thread) and an ASR worker thread.
 import type { WindowSettings } from './encoder-window.js';
+import type { PlannedWindow } from './window-plan.js';
 
 /** The hub's weight formats: one for both modules, or per module (e.g. fp32 encoder, q8 decoder). */
 export type ModelDtype = string | { encoder_model: string; decoder_model_merged: string };
@@ -33,6 +34,12 @@ export interface TranscribeRequest {
    * For benchmarks, whose cost must not depend on what a model happens to say.
    */
   fixedTokensPerSecond?: number;
+  /**
+   * The windows to decode, planned from speech (window-plan.ts); without them, fixed 30-s windows
+   * over the whole audio. Result times are on the windows' back-to-back timeline: the pipeline maps
+   * them to the note's own (onOriginalTimeline).
+   */
+  windows?: PlannedWindow[];
 }
 
 export interface Segment {

@@ -5,10 +5,11 @@
 import vm from 'node:vm';
 import v8 from 'node:v8';
 import { AutoFeatureExtractor, AutoModelForSpeechSeq2Seq, AutoTokenizer, env, Tensor } from '@huggingface/transformers';
-import { fixedTokenBudget, maxNewTokens, planWindows } from './decoding-policy.js';
+import { fixedTokenBudget, maxNewTokens } from './decoding-policy.js';
 import { cropFrames, encoderFrames, type WindowSettings } from './encoder-window.js';
 import { withRewrittenEncoder } from './graph-rewrite/session-hook.js';
 import type { Segment, TranscribeRequest, TranscriptionResult, WorkerInit } from './protocol.js';
+import { fixedWindows, windowAudio } from './window-plan.js';
 
 /** The parts of transformers.js's Whisper objects this module relies on. */
 interface WhisperParts {
@@ -127,7 +128,7 @@ export class WhisperRunner {
   async transcribe(samples: Float32Array, request: TranscribeRequest, onProgress: (done: number, total: number) => void): Promise<TranscriptionResult> {
     const started = performance.now();
     const sampleRate = this.sampleRate;
-    const windows = planWindows(samples.length, sampleRate);
+    const windows = request.windows ?? fixedWindows(0, samples.length, sampleRate);
     const chunks: { tokens: bigint[]; stride: number[] }[] = [];
     let language = request.language;
     let encoderMs = 0;
@@ -135,7 +136,7 @@ export class WhisperRunner {
     let tokens = 0;
 
     for (const [index, window] of windows.entries()) {
-      const audio = samples.subarray(window.offset, window.offset + window.length);
+      const audio = windowAudio(samples, window);
       const { input_features } = await this.parts.featureExtractor(audio);
       const seconds = window.length / sampleRate;
 

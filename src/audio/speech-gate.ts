@@ -1,5 +1,7 @@
-// Pure: is there enough sound in a clip to be worth running Whisper on it?
-// Whisper invents sentences for silence ("Thank you for watching."); a cheap RMS gate avoids that.
+// Is there enough sound in a clip to be worth running Whisper on it? The speech stage with VAD=off:
+// Whisper invents sentences for silence ("Thank you for watching."); a cheap RMS gate avoids that,
+// though noise and music pass it (Silero VAD, the default, tells them from speech).
+import { fixedWindows, type SpeechPlan, type SpeechStage } from '../asr/window-plan.js';
 
 const FRAME_SECONDS = 0.03;
 /** -40 dBFS: quieter than any voice note spoken into a phone, louder than a quiet room's hiss. */
@@ -27,4 +29,21 @@ function voicedSeconds(samples: Float32Array, sampleRate: number): number {
 
 export function hasSpeech(samples: Float32Array, sampleRate: number): boolean {
   return voicedSeconds(samples, sampleRate) >= MIN_VOICED_SECONDS;
+}
+
+/** VAD=off: today's gate and today's fixed 30-s windows over the whole note. */
+export class RmsSpeechGate implements SpeechStage {
+  constructor(private readonly sampleRate: number) {}
+
+  async plan(samples: Float32Array): Promise<SpeechPlan> {
+    const speech = hasSpeech(samples, this.sampleRate);
+    return {
+      windows: speech ? fixedWindows(0, samples.length, this.sampleRate) : [],
+      speechSeconds: null,
+      vadMs: null,
+      speechExtent: speech ? { start: 0, end: samples.length / this.sampleRate } : null,
+    };
+  }
+
+  async close(): Promise<void> {}
 }

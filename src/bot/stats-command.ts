@@ -38,7 +38,8 @@ function duration(seconds: number): string {
 
 function statusLine(label: string, s: PeriodStats): string {
   const parts = Object.entries(s.byStatus).map(([k, v]) => `${k} ${v}`);
-  return `${label}: ${parts.length ? parts.join(', ') : 'no jobs'}; ${s.audioMinutes.toFixed(1)} audio min; ${s.cacheHits} from cache`;
+  const speech = s.measuredAudioMinutes > 0 ? ` (speech ${s.speechMinutes.toFixed(1)} min of ${s.measuredAudioMinutes.toFixed(1)} VAD-checked)` : '';
+  return `${label}: ${parts.length ? parts.join(', ') : 'no jobs'}; ${s.audioMinutes.toFixed(1)} audio min${speech}; ${s.cacheHits} from cache`;
 }
 
 function formatStats(live: LiveFigures, periods: [string, PeriodStats][]): string {

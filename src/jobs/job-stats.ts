@@ -13,6 +13,10 @@ export interface PeriodStats {
   since: number;
   byStatus: Record<string, number>;
   audioMinutes: number;
+  /** Speech the VAD found in that audio (jobs run with VAD=off count in neither). */
+  speechMinutes: number;
+  /** Audio minutes of the jobs whose speech was measured: what speechMinutes is a share of. */
+  measuredAudioMinutes: number;
   cacheHits: number;
   rtf: { model: string; mediaKind: string; rtf: Percentiles }[];
   topUsers: { userId: number; audioMinutes: number }[];
@@ -50,7 +54,12 @@ export class JobStats {
       byStatus[row.status] = row.n;
     }
     const totals = this.db
-      .select({ audio: sum(jobs.audioSeconds), cached: sql<number>`SUM(${jobs.fromCache})` })
+      .select({
+        audio: sum(jobs.audioSeconds),
+        speech: sum(jobs.speechSeconds),
+        measuredAudio: sql<number | null>`SUM(CASE WHEN ${jobs.speechSeconds} IS NOT NULL THEN ${jobs.audioSeconds} END)`,
+        cached: sql<number>`SUM(${jobs.fromCache})`,
+      })
       .from(jobs)
       .where(inPeriod)
       .get();
@@ -104,6 +113,8 @@ export class JobStats {
       since,
       byStatus,
       audioMinutes: Number(totals?.audio ?? 0) / 60,
+      speechMinutes: Number(totals?.speech ?? 0) / 60,
+      measuredAudioMinutes: Number(totals?.measuredAudio ?? 0) / 60,
       cacheHits: Number(totals?.cached ?? 0),
       rtf,
       topUsers,

@@ -2,9 +2,9 @@
 import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { decodeToPcm, SAMPLE_RATE, type DecodedAudio } from '../audio/ffmpeg.js';
-import { hasSpeech } from '../audio/speech-gate.js';
 import type { AsrPool } from '../asr/pool.js';
 import { cleanTranscript } from '../asr/transcript-cleanup.js';
+import { onOriginalTimeline, type SpeechStage } from '../asr/window-plan.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { TranscriptRecord } from '../storage/schema.js';
 import { asJobError, JobError } from './errors.js';
@@ -32,6 +32,8 @@ export interface PipelineDeps {
   store: JobStore;
   channel: ReplyChannel;
   pool: AsrPool;
+  /** Silero VAD, or the RMS gate with VAD=off: finds the speech and plans Whisper's windows. */
+  speech: SpeechStage;
   metrics: Metrics;
   log: Logger;
   ffmpegPath: string;
@@ -63,8 +65,8 @@ export class JobPipeline {
       if (stored && result) {
         log.info({ attempt: job.attempts, deliveredPieces: stored.deliveredPieces }, 'delivering a stored transcript');
         // What the attempt that transcribed measured, for the finished row, log line and metrics.
-        const { queueWaitMs, downloadMs, decodeMs, audioSeconds, inferenceMs, rtf, rtfTotal, model, language, workerId, threads } = stored;
-        outcome = { queueWaitMs, downloadMs, decodeMs, audioSeconds, inferenceMs, rtf, rtfTotal, model, language, workerId, threads };
+        const { queueWaitMs, downloadMs, decodeMs, audioSeconds, speechSeconds, vadMs, inferenceMs, rtf, rtfTotal, model, language, workerId, threads } = stored;
+        outcome = { queueWaitMs, downloadMs, decodeMs, audioSeconds, speechSeconds, vadMs, inferenceMs, rtf, rtfTotal, model, language, workerId, threads };
       } else {
         progress = new ProgressReporter(
           (done, total) => channel.progress(job, done, total),
@@ -124,15 +126,17 @@ export class JobPipeline {
     outcome.decodeMs = performance.now() - started;
     outcome.audioSeconds = audio.seconds;
 
-    if (!hasSpeech(audio.samples, SAMPLE_RATE)) throw new JobError('no_speech', `no voiced frames in ${audio.seconds.toFixed(1)} s`);
+    const speech = await this.deps.speech.plan(audio.samples);
+    Object.assign(outcome, { speechSeconds: speech.speechSeconds, vadMs: speech.vadMs });
+    if (speech.windows.length === 0) throw new JobError('no_speech', `no speech found in ${audio.seconds.toFixed(1)} s`);
 
     const { result, workerId, threads } = await this.deps.pool.transcribe(
       audio.samples,
-      { language: job.requestedLanguage, task: job.task, timestamps: job.timestamps },
+      { language: job.requestedLanguage, task: job.task, timestamps: job.timestamps, windows: speech.windows },
       (done, total) => progress.report(done, total),
     );
     await progress.stop();
-    const cleaned = cleanTranscript(result.text, result.segments);
+    const cleaned = cleanTranscript(result.text, onOriginalTimeline(result.segments, speech.windows, SAMPLE_RATE));
     Object.assign(outcome, {
       inferenceMs: result.inferenceMs,
       language: result.language,
@@ -141,7 +145,7 @@ export class JobPipeline {
       rtf: inferenceRtf(result.inferenceMs, audio.seconds),
     });
     outcome.rtfTotal = totalRtf(
-      { queueWaitMs: outcome.queueWaitMs!, downloadMs: outcome.downloadMs, decodeMs: outcome.decodeMs, inferenceMs: result.inferenceMs },
+      { queueWaitMs: outcome.queueWaitMs!, downloadMs: outcome.downloadMs, decodeMs: outcome.decodeMs, vadMs: speech.vadMs ?? 0, inferenceMs: result.inferenceMs },
       audio.seconds,
     );
     metrics.workerHeapBytes.set({ worker: String(workerId) }, result.workerHeapMb * 2 ** 20);

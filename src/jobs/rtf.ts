@@ -5,7 +5,10 @@ export function inferenceRtf(inferenceMs: number, audioSeconds: number): number 
   return audioSeconds > 0 ? inferenceMs / (audioSeconds * 1000) : 0;
 }
 
-/** Everything the user waited for (queue, download, decode, inference) ÷ audio time. */
-export function totalRtf(parts: { queueWaitMs: number; downloadMs: number; decodeMs: number; inferenceMs: number }, audioSeconds: number): number {
-  return inferenceRtf(parts.queueWaitMs + parts.downloadMs + parts.decodeMs + parts.inferenceMs, audioSeconds);
+/** Everything the user waited for (queue, download, decode, VAD, inference) ÷ audio time. */
+export function totalRtf(
+  parts: { queueWaitMs: number; downloadMs: number; decodeMs: number; vadMs?: number; inferenceMs: number },
+  audioSeconds: number,
+): number {
+  return inferenceRtf(parts.queueWaitMs + parts.downloadMs + parts.decodeMs + (parts.vadMs ?? 0) + parts.inferenceMs, audioSeconds);
 }

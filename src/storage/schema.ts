@@ -47,6 +47,9 @@ export const jobs = sqliteTable(
     finishedAt: integer('finished_at'),
 
     audioSeconds: real('audio_seconds'),
+    /** What the VAD found speech in (null with VAD=off, or before the VAD ran). */
+    speechSeconds: real('speech_seconds'),
+    vadMs: real('vad_ms'),
     downloadMs: real('download_ms'),
     decodeMs: real('decode_ms'),
     queueWaitMs: real('queue_wait_ms'),

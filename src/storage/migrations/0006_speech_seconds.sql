@@ -1,0 +1,2 @@
+ALTER TABLE `jobs` ADD `speech_seconds` real;--> statement-breakpoint
+ALTER TABLE `jobs` ADD `vad_ms` real;
