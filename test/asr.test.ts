@@ -5,9 +5,11 @@ import type { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AsrPool } from '../src/asr/pool.js';
 import type { TranscribeRequest } from '../src/asr/protocol.js';
-import { cachedModelsRoot, REPO, TEST_MODEL_ID } from './support/test-model.js';
+import { asJobError } from '../src/jobs/errors.js';
+import { whisperMetaRoot } from '../bench/synth/model-folder.js';
+import { cachedModelsRoot, TEST_MODEL_ID } from './support/test-model.js';
 
-const meta = JSON.parse(readFileSync(path.join(REPO, '../shared/whisper-meta/whisper-tiny/generation_config.json'), 'utf8')) as { lang_to_id: Record<string, number> };
+const meta = JSON.parse(readFileSync(path.join(whisperMetaRoot(), 'whisper-tiny/generation_config.json'), 'utf8')) as { lang_to_id: Record<string, number> };
 const audio = (seconds: number) => Float32Array.from({ length: seconds * 16000 }, (_, i) => 0.3 * Math.sin(i / 9) * Math.sin(i / 5000));
 const request = (r: Partial<TranscribeRequest> = {}): TranscribeRequest => ({ language: null, task: 'transcribe', timestamps: false, ...r });
 
@@ -95,6 +97,8 @@ describe('a worker that dies', () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     await workers[1]!.terminate();
-    expect(await outcome).toMatchObject({ code: 'asr_crashed', retryable: false });
+    const failure = await outcome;
+    expect(failure).toMatchObject({ failure: 'crashed' });
+    expect(asJobError(failure, 'asr_failed')).toMatchObject({ code: 'asr_crashed', retryable: false });
   });
 });

@@ -10,6 +10,17 @@ export interface WorkerInit {
   dtype: ModelDtype;
   threads: number;
   cpuArena: boolean;
+  /** The operator's decoding defaults; a request may override them. */
+  decoding?: Partial<DecodingOptions>;
+}
+
+export interface DecodingOptions {
+  /** 1: greedy; more: beam search with this many beams (patience 1), at temperature 0. */
+  beamSize: number;
+  /** Decode a window again at 0.2, 0.4 ... 1.0 when its text loops or its tokens are unlikely. */
+  temperatureFallback: boolean;
+  /** Prompt each window with the previous window's text (not after a window decoded above 0.5). */
+  conditionOnPreviousText: boolean;
 }
 
 export type Task = 'transcribe' | 'translate';
@@ -24,6 +35,17 @@ export interface TranscribeRequest {
    * For benchmarks, whose cost must not depend on what a model happens to say.
    */
   fixedTokensPerSecond?: number;
+  decoding?: Partial<DecodingOptions>;
+}
+
+/** How one window was decoded: Whisper's safeguards' figures. */
+export interface WindowRecord {
+  temperature: number;
+  compressionRatio: number;
+  avgLogprob: number;
+  noSpeechProb: number;
+  /** Skipped as silence (its text dropped). */
+  silence: boolean;
 }
 
 export interface Segment {
@@ -41,6 +63,11 @@ export interface TranscriptionResult {
   inferenceMs: number;
   encoderMs: number;
   decoderMs: number;
+  /** Decoder session runs, the uncached first step of each window included. */
+  decoderRuns: number;
+  windows: WindowRecord[];
+  /** Re-decodes at a higher temperature, over all windows. */
+  fallbacks: number;
   /** Memory of the worker's own V8 heap; onnxruntime's native memory shows only in process RSS. */
   workerHeapMb: number;
   workerExternalMb: number;
