@@ -11,7 +11,7 @@ import type { WhisperVocabulary } from './logits-rules.js';
 import type { DecodingOptions, Segment, TranscribeRequest, TranscriptionResult, WindowRecord, WorkerInit } from './protocol.js';
 
 /** The parts of transformers.js's Whisper objects this module relies on. */
-interface WhisperParts {
+export interface WhisperParts {
   model: {
     sessions: { model: DecoderSession & { run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>> }; decoder_model_merged: DecoderSession };
     generation_config: {
@@ -46,7 +46,7 @@ interface WhisperParts {
 const DEFAULT_DECODING: DecodingOptions = { beamSize: 1, temperatureFallback: true, conditionOnPreviousText: false };
 
 /** The token ids Whisper's rules need, from the model's generation config and tokenizer. */
-function readVocabulary(parts: WhisperParts): WhisperVocabulary {
+export function readVocabulary(parts: WhisperParts): WhisperVocabulary {
   const config = parts.model.generation_config;
   const id = (token: string) => parts.tokenizer.convert_tokens_to_ids(token) ?? null;
   return {
@@ -71,7 +71,7 @@ function readVocabulary(parts: WhisperParts): WhisperVocabulary {
 v8.setFlagsFromString('--expose-gc');
 const collectGarbage = vm.runInNewContext('gc') as () => void;
 
-const makeTensor: TensorFactory = (type, data, dims) => new Tensor(type, data, dims).ort_tensor as OrtTensor;
+export const makeTensor: TensorFactory = (type, data, dims) => new Tensor(type, data, dims).ort_tensor as OrtTensor;
 
 export class WhisperRunner {
   private readonly decoder: WindowDecoder;
