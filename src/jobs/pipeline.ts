@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { decodeToPcm, SAMPLE_RATE } from '../audio/ffmpeg.js';
 import { hasSpeech } from '../audio/speech-gate.js';
 import type { AsrPool } from '../asr/pool.js';
-import type { Segment } from '../asr/protocol.js';
+import type { Segment, WindowRecord } from '../asr/protocol.js';
 import { cutRepetitionLoops } from '../asr/transcript-cleanup.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { asJobError, JobError } from './errors.js';
@@ -84,6 +84,7 @@ export class JobPipeline {
       const cleaned = cutRepetitionLoops(result.text);
       Object.assign(outcome, {
         inferenceMs: result.inferenceMs,
+        fallbacks: result.fallbacks,
         language: result.language,
         workerId,
         threads,
@@ -108,7 +109,7 @@ export class JobPipeline {
       } catch (error) {
         throw new JobError('reply_failed', `sending the transcript failed: ${(error as Error).message}`);
       }
-      this.finish(job, 'done', { ...outcome, ...memory.stop(), transcript: this.deps.storeTranscripts ? cleaned.text : null }, log);
+      this.finish(job, 'done', { ...outcome, ...memory.stop(), transcript: this.deps.storeTranscripts ? cleaned.text : null }, log, result.windows);
     } catch (error) {
       const failure = asJobError(error, 'asr_failed');
       const report = memory.stop();
@@ -131,7 +132,8 @@ export class JobPipeline {
     }
   }
 
-  private finish(job: Job, status: 'done' | 'failed', outcome: JobOutcome, log: Logger): void {
+  /** `windows`: how each 30-s window was decoded (temperature, compression ratio, log-prob, no-speech). */
+  private finish(job: Job, status: 'done' | 'failed', outcome: JobOutcome, log: Logger, windows?: WindowRecord[]): void {
     const { metrics } = this.deps;
     this.deps.store.finish(job.id, status, outcome);
     metrics.jobs.inc({ status, code: outcome.errorCode ?? '' });
@@ -154,6 +156,7 @@ export class JobPipeline {
       attempts: job.attempts,
       status,
       ...measured,
+      ...(windows ? { windows } : {}),
     };
     if (status === 'done') log.info(line, 'job finished');
     else log.error(line, 'job failed');
