@@ -52,6 +52,8 @@ export interface WindowDecode {
   tokens: number[];
   /** Sampled text tokens only (below end-of-text): the next window's conditioning. */
   textTokens: number[];
+  /** Tokens sampled, end-of-text included: one decoder step each but the last. */
+  sampledCount: number;
   language: string | null;
   temperature: number;
   compressionRatio: number;
@@ -215,6 +217,7 @@ export class WindowDecoder {
     return {
       tokens: [...prompt, ...sampled],
       textTokens: sampled.filter((t) => t < v.endOfText),
+      sampledCount: sampled.length,
       language,
       temperature: chosen.temperature,
       compressionRatio: chosen.compressionRatio,

@@ -59,6 +59,7 @@ export interface TranscriptionResult {
   language: string | null;
   segments: Segment[];
   chunks: number;
+  /** Tokens the decoder produced (forced prompts not counted). */
   tokens: number;
   inferenceMs: number;
   encoderMs: number;

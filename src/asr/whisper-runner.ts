@@ -6,6 +6,7 @@ import v8 from 'node:v8';
 import { AutoFeatureExtractor, AutoModelForSpeechSeq2Seq, AutoTokenizer, env, Tensor } from '@huggingface/transformers';
 import { WindowDecoder, type DecoderSession, type OrtTensor, type TensorFactory } from './decode-loop.js';
 import { fixedTokenBudget, maxNewTokens, planWindows } from './decoding-policy.js';
+import { LogMelSpectrogram } from './log-mel.js';
 import { FALLBACK_TEMPERATURES, mayConditionNext, previousTextPrompt, WHISPER_THRESHOLDS } from './fallback.js';
 import type { WhisperVocabulary } from './logits-rules.js';
 import type { DecodingOptions, Segment, TranscribeRequest, TranscriptionResult, WindowRecord, WorkerInit } from './protocol.js';
@@ -13,7 +14,7 @@ import type { DecodingOptions, Segment, TranscribeRequest, TranscriptionResult, 
 /** The parts of transformers.js's Whisper objects this module relies on. */
 export interface WhisperParts {
   model: {
-    sessions: { model: DecoderSession & { run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>> }; decoder_model_merged: DecoderSession };
+    sessions: { model: { run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>> }; decoder_model_merged: DecoderSession };
     generation_config: {
       decoder_start_token_id: number;
       /** <|endoftext|>: the first special token; every text token has a smaller id. */
@@ -30,8 +31,9 @@ export interface WhisperParts {
     config: { max_source_positions: number; max_target_positions: number };
   };
   featureExtractor: {
-    (audio: Float32Array): Promise<{ input_features: Tensor }>;
-    config: { sampling_rate: number; chunk_length: number };
+    /** Hann, n_fft long. */
+    window: Float64Array;
+    config: { sampling_rate: number; chunk_length: number; hop_length: number; n_samples: number; nb_max_frames: number; feature_size: number; mel_filters: number[][] };
   };
   tokenizer: {
     convert_tokens_to_ids(token: string): number | null | undefined;
@@ -75,6 +77,7 @@ export const makeTensor: TensorFactory = (type, data, dims) => new Tensor(type, 
 
 export class WhisperRunner {
   private readonly decoder: WindowDecoder;
+  private readonly logMel: LogMelSpectrogram;
   /** <|endoftext|>: every text token has a smaller id. */
   private readonly firstSpecial: number;
 
@@ -83,6 +86,16 @@ export class WhisperRunner {
     private readonly defaults: DecodingOptions,
     readonly loadMs: number,
   ) {
+    const features = parts.featureExtractor.config;
+    this.logMel = new LogMelSpectrogram({
+      window: parts.featureExtractor.window,
+      melFilters: features.mel_filters,
+      hopLength: features.hop_length,
+      samples: features.n_samples,
+      frames: features.nb_max_frames,
+    });
+    // The first window should not pay for compiling the FFT.
+    this.logMel.compute(Float32Array.from({ length: features.sampling_rate }, (_, i) => Math.sin(i)));
     const vocabulary = readVocabulary(parts);
     this.firstSpecial = vocabulary.endOfText;
     this.decoder = new WindowDecoder(parts.model.sessions.decoder_model_merged, vocabulary, makeTensor, (tokens) =>
@@ -136,11 +149,12 @@ export class WhisperRunner {
 
     for (const [index, window] of windows.entries()) {
       const audio = samples.subarray(window.offset, window.offset + window.length);
-      const { input_features } = await this.parts.featureExtractor(audio);
+      const { feature_size: mels, nb_max_frames: frames } = this.parts.featureExtractor.config;
+      const features = makeTensor('float32', this.logMel.compute(audio), [1, mels, frames]);
       const seconds = window.length / sampleRate;
 
       const encodeStart = performance.now();
-      const encoded = await this.parts.model.sessions.model.run({ input_features: input_features.ort_tensor as OrtTensor });
+      const encoded = await this.parts.model.sessions.model.run({ input_features: features });
       encoderMs += performance.now() - encodeStart;
 
       const decodeStart = performance.now();
@@ -161,7 +175,7 @@ export class WhisperRunner {
       // Whisper detects the language on the first window only; the rest are decoded in it.
       if (index === 0 && language === null) language = decoded.language;
       previousTokens = mayConditionNext(decoded.temperature) ? decoded.textTokens : [];
-      tokens += decoded.tokens.length;
+      tokens += decoded.sampledCount;
       decoderRuns += decoded.decoderRuns;
       fallbacks += decoded.fallbacks;
       records.push({
