@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { MODEL_CATALOG } from './asr/catalog.js';
 import { chooseModel, defaultPoolShape, type MachineFacts } from './asr/model-choice.js';
+import type { DecodingOptions } from './asr/protocol.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -32,6 +33,8 @@ export interface Config {
   asrThreads: number;
   /** onnxruntime's CPU arena: faster by 5–10%, but ~40% more peak memory per worker. */
   asrCpuArena: boolean;
+  /** How windows are decoded: beam size, Whisper's temperature fallback, conditioning on previous text. */
+  asrDecoding: DecodingOptions;
   /**
    * glibc's MALLOC_MMAP_THRESHOLD_, read by the C library at process start (not by the bot):
    * validated and logged here so the operator sees which memory profile runs.
@@ -183,6 +186,11 @@ export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigO
     asrWorkers: shape.workers,
     asrThreads: shape.threads,
     asrCpuArena: r.boolean('ASR_CPU_ARENA', false),
+    asrDecoding: {
+      beamSize: r.integer('ASR_BEAM_SIZE', 1, 1, 10),
+      temperatureFallback: r.boolean('ASR_TEMPERATURE_FALLBACK', true),
+      conditionOnPreviousText: r.boolean('ASR_CONDITION_ON_PREVIOUS_TEXT', false),
+    },
     mallocMmapThreshold: mallocMmapThreshold(env, r),
     workerMaxJobs: r.integer('WORKER_MAX_JOBS', 500, 0),
     workerRecycleRssMb: r.integer('WORKER_RECYCLE_RSS_MB', 0, 0),

@@ -88,7 +88,7 @@ try {
   const ffmpeg = findFfmpeg();
   pool = new AsrPool({
     size: config.asrWorkers,
-    init: { modelId: config.modelId, modelsDir: config.modelsDir, dtype: MODEL_DTYPE, threads: config.asrThreads, cpuArena: config.asrCpuArena },
+    init: { modelId: config.modelId, modelsDir: config.modelsDir, dtype: MODEL_DTYPE, threads: config.asrThreads, cpuArena: config.asrCpuArena, decoding: config.asrDecoding },
     maxTasksPerWorker: 0,
     recycleRssMb: 0,
   });
