@@ -3,6 +3,7 @@
 // with no features, rules, fallback or tokenizer. What the project adds is measured against it.
 import { parentPort, workerData } from 'node:worker_threads';
 import { AutoModelForSpeechSeq2Seq, env, Tensor } from '@huggingface/transformers';
+import { emptyPasts, type DecoderSession, type OrtTensor, type TensorFactory } from '../src/asr/decode-loop.js';
 import type { ModelDtype } from '../src/asr/protocol.js';
 
 export interface BareInput {
@@ -24,16 +25,15 @@ export interface BareNote {
   totalMs: number;
 }
 
-type Run = (feeds: Record<string, unknown>) => Promise<Record<string, { data: unknown; dims: number[] }>>;
 interface Sessions {
-  model: { run: Run };
-  decoder_model_merged: { run: Run; inputNames: string[]; inputMetadata: { name: string; shape?: (number | string)[] }[] };
+  model: { run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>> };
+  decoder_model_merged: DecoderSession & { run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>> };
 }
 
 /** <|startoftranscript|><|en|><|transcribe|><|notimestamps|> of the multilingual vocabulary. */
 const PROMPT = [50258, 50259, 50359, 50363];
 
-const tensor = (type: 'int64' | 'bool' | 'float32', data: BigInt64Array | Uint8Array | Float32Array, dims: number[]) => new Tensor(type, data, dims).ort_tensor;
+const tensor: TensorFactory = (type, data, dims) => new Tensor(type, data, dims).ort_tensor as OrtTensor;
 
 export class BareLoop {
   private constructor(private readonly sessions: Sessions) {}
@@ -57,19 +57,16 @@ export class BareLoop {
     const encoderMs = performance.now() - started;
 
     const pastNames = decoder.inputNames.filter((n) => n.startsWith('past_key_values.'));
-    const feeds: Record<string, unknown> = {
+    const feeds: Record<string, OrtTensor> = {
       input_ids: tensor('int64', BigInt64Array.from(PROMPT, BigInt), [1, PROMPT.length]),
-      encoder_hidden_states: encoded,
+      encoder_hidden_states: encoded!,
       use_cache_branch: tensor('bool', Uint8Array.of(0), [1]),
+      ...emptyPasts(decoder, tensor),
     };
-    for (const name of pastNames) {
-      const shape = decoder.inputMetadata.find((m) => m.name === name)!.shape!;
-      feeds[name] = tensor('float32', new Float32Array(0), shape.map((d) => (typeof d === 'number' ? d : d === 'batch_size' ? 1 : 0)));
-    }
     started = performance.now();
     let out = await decoder.run(feeds);
     const firstStepMs = performance.now() - started;
-    const cross = Object.fromEntries(pastNames.filter((n) => n.includes('.encoder.')).map((n) => [n, out[n.replace('past_key_values', 'present')]]));
+    const cross = Object.fromEntries(pastNames.filter((n) => n.includes('.encoder.')).map((n) => [n, out[n.replace('past_key_values', 'present')]!]));
 
     started = performance.now();
     for (let step = 1; step < tokens; step++) {
@@ -78,13 +75,13 @@ export class BareLoop {
       const data = logits.data as Float32Array;
       let best = 0;
       for (let i = data.length - vocab, at = 0; i < data.length; i++, at++) if (data[i]! > data[data.length - vocab + best]!) best = at;
-      const next: Record<string, unknown> = {
+      const next: Record<string, OrtTensor> = {
         input_ids: tensor('int64', BigInt64Array.of(BigInt(best)), [1, 1]),
-        encoder_hidden_states: encoded,
+        encoder_hidden_states: encoded!,
         use_cache_branch: tensor('bool', Uint8Array.of(1), [1]),
         ...cross,
       };
-      for (const name of pastNames) if (name.includes('.decoder.')) next[name] = out[name.replace('past_key_values', 'present')];
+      for (const name of pastNames) if (name.includes('.decoder.')) next[name] = out[name.replace('past_key_values', 'present')]!;
       out = await decoder.run(next);
     }
     const cachedMs = performance.now() - started;

@@ -15,7 +15,9 @@ const request = (r: Partial<TranscribeRequest> = {}): TranscribeRequest => ({ la
 
 const pools: AsrPool[] = [];
 async function startPool(modelId: string, modelsDir: string, onSpawn?: (w: Worker, id: number) => void, maxTasksPerWorker = 0): Promise<AsrPool> {
-  const pool = new AsrPool({ size: 1, init: { modelId, modelsDir, dtype: 'q8', threads: 1, cpuArena: false }, maxTasksPerWorker, recycleRssMb: 0, onSpawn });
+  // Random weights fail every temperature: fallback would decode each window six times for nothing here.
+  const init = { modelId, modelsDir, dtype: 'q8', threads: 1, cpuArena: false, decoding: { temperatureFallback: false } };
+  const pool = new AsrPool({ size: 1, init, maxTasksPerWorker, recycleRssMb: 0, onSpawn });
   pools.push(pool);
   await pool.start();
   return pool;

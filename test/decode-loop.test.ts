@@ -3,7 +3,7 @@
 // falls back to higher temperatures and says so.
 import { AutoModelForSpeechSeq2Seq, AutoTokenizer, env } from '@huggingface/transformers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { WindowDecoder, type DecoderSession, type OrtTensor, type WindowRequest } from '../src/asr/decode-loop.js';
+import { emptyPasts, WindowDecoder, type DecoderSession, type OrtTensor, type WindowRequest } from '../src/asr/decode-loop.js';
 import { FALLBACK_TEMPERATURES, WHISPER_THRESHOLDS } from '../src/asr/fallback.js';
 import { applyRules, argmax, type WhisperVocabulary } from '../src/asr/logits-rules.js';
 import { makeTensor, readVocabulary, type WhisperParts } from '../src/asr/whisper-runner.js';
@@ -63,7 +63,6 @@ const request = (r: Partial<WindowRequest> = {}): WindowRequest => ({
 
 /** Greedy decoding the slow way: every step recomputes the whole sequence with no cache. */
 async function recomputeGreedy(prompt: number[], count: number): Promise<number[]> {
-  const names = session.inputNames.filter((n) => n.startsWith('past_key_values.'));
   const sampled: number[] = [];
   while (sampled.length < count) {
     const sequence = [...prompt, ...sampled];
@@ -71,11 +70,8 @@ async function recomputeGreedy(prompt: number[], count: number): Promise<number[
       input_ids: makeTensor('int64', BigInt64Array.from(sequence, BigInt), [1, sequence.length]),
       encoder_hidden_states: encoded,
       use_cache_branch: makeTensor('bool', Uint8Array.of(0), [1]),
+      ...emptyPasts(session, makeTensor),
     };
-    for (const name of names) {
-      const shape = session.inputMetadata.find((m) => m.name === name)!.shape!;
-      feeds[name] = makeTensor('float32', new Float32Array(0), shape.map((d) => (typeof d === 'number' ? d : d === 'batch_size' ? 1 : 0)));
-    }
     const logits = (await session.run(feeds, ['logits'])).logits!;
     const vocab = logits.dims.at(-1)!;
     const row = (logits.data as Float32Array).slice((sequence.length - 1) * vocab);

@@ -12,7 +12,7 @@ describe('a voice note in, its transcript out', () => {
   let h: Harness;
 
   beforeAll(async () => {
-    h = await Harness.create({ MAX_AUDIO_SECONDS: '120', MAX_FILE_MB: '2' });
+    h = await Harness.create({ MAX_AUDIO_SECONDS: '120', MAX_FILE_MB: '2', ASR_TEMPERATURE_FALLBACK: 'true' });
     await h.startBot();
   });
 

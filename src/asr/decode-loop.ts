@@ -85,6 +85,20 @@ interface Hypothesis {
   sumLogprob: number;
 }
 
+/**
+ * The first step's pasts: zero-length, of the declared shapes (batch 1, the sequence symbol 0,
+ * numbers as declared), as transformers.js builds them.
+ */
+export function emptyPasts(session: DecoderSession, tensor: TensorFactory): Record<string, OrtTensor> {
+  const pasts = session.inputMetadata.filter((m) => m.name.startsWith('past_key_values.'));
+  return Object.fromEntries(
+    pasts.map(({ name, shape }) => {
+      if (!shape) throw new AsrError('failed', `the decoder declares no shape for ${name}`);
+      return [name, tensor('float32', new Float32Array(0), shape.map((d) => (typeof d === 'number' ? d : d === 'batch_size' ? 1 : 0)))];
+    }),
+  );
+}
+
 /** Only so that tests can make sampling reproducible. */
 export type RandomSource = () => number;
 
@@ -119,17 +133,7 @@ export class WindowDecoder {
     this.hasCacheSwitch = session.inputNames.includes('use_cache_branch');
     this.useCache = tensor('bool', Uint8Array.of(1), [1]);
     this.noCache = tensor('bool', Uint8Array.of(0), [1]);
-    this.emptyPasts = Object.fromEntries(
-      [...this.selfPastNames, ...this.crossPastNames].map((name) => [name, this.emptyPast(name)]),
-    );
-  }
-
-  /** A zero-length past of the declared shape: batch 1, the sequence symbol 0, numbers as declared. */
-  private emptyPast(name: string): OrtTensor {
-    const shape = this.session.inputMetadata.find((m) => m.name === name)?.shape;
-    if (!shape) throw new AsrError('failed', `the decoder declares no shape for ${name}`);
-    const dims = shape.map((d) => (typeof d === 'number' ? d : d === 'batch_size' ? 1 : 0));
-    return this.tensor('float32', new Float32Array(0), dims);
+    this.emptyPasts = emptyPasts(session, tensor);
   }
 
   private async step(tokens: readonly number[], encoded: OrtTensor, past: Cache | null): Promise<StepOutput> {

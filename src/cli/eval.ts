@@ -4,17 +4,15 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { MODEL_DTYPE } from '../asr/catalog.js';
 import { countErrors, errorRate, type ErrorCount } from '../asr/error-rate.js';
-import { ensureModel } from '../asr/model-store.js';
-import { AsrPool } from '../asr/pool.js';
+import type { AsrPool } from '../asr/pool.js';
 import type { DecodingOptions } from '../asr/protocol.js';
 import { EnglishTextNormalizer } from '../asr/text-normalizer.js';
 import { cutRepetitionLoops } from '../asr/transcript-cleanup.js';
-import { decodeToPcm, findFfmpeg } from '../audio/ffmpeg.js';
-import { ConfigError, loadConfig } from '../config.js';
+import { decodeToPcm } from '../audio/ffmpeg.js';
+import { ConfigError } from '../config.js';
 import { inferenceRtf } from '../jobs/rtf.js';
-import { memoryLimitMb, vcpus } from '../metrics/machine.js';
+import { startLocalPool } from './local-pool.js';
 
 const CONFIGURATIONS: Record<string, DecodingOptions> = {
   greedy: { beamSize: 1, temperatureFallback: false, conditionOnPreviousText: false },
@@ -80,19 +78,10 @@ let pool: AsrPool | undefined;
 try {
   const items = readDataset(values.dataset).slice(0, values.limit ? Number(values.limit) : undefined);
   if (items.length === 0) throw new Error(`${values.dataset}: no audio file with a reference transcript`);
-  const config = loadConfig(process.env, { vcpus: vcpus(), memoryMb: memoryLimitMb() }, { requireToken: false });
-  await ensureModel({ modelId: config.modelId, modelsDir: config.modelsDir, hubUrl: config.modelHubUrl, dtype: MODEL_DTYPE });
+  const { config, ffmpegPath, pool: local } = await startLocalPool((created) => (pool = created));
   const spellingFile = path.join(config.modelsDir, config.modelId, 'normalizer.json');
   if (!existsSync(spellingFile)) throw new Error(`${spellingFile} is missing: the model ships Whisper's English spelling map there`);
   const normalizer = new EnglishTextNormalizer(JSON.parse(readFileSync(spellingFile, 'utf8')) as Record<string, string>);
-  const ffmpeg = findFfmpeg();
-  pool = new AsrPool({
-    size: config.asrWorkers,
-    init: { modelId: config.modelId, modelsDir: config.modelsDir, dtype: MODEL_DTYPE, threads: config.asrThreads, cpuArena: config.asrCpuArena, decoding: config.asrDecoding },
-    maxTasksPerWorker: 0,
-    recycleRssMb: 0,
-  });
-  await pool.start();
   console.error(`${config.modelId}: ${items.length} file(s), ${config.asrWorkers} worker(s) × ${config.asrThreads} thread(s)`);
 
   const rows: string[] = [];
@@ -104,8 +93,8 @@ try {
     let fallbacks = 0;
     await Promise.all(
       items.map(async (item) => {
-        const audio = await decodeToPcm(item.audio, { ffmpegPath: ffmpeg.path, maxSeconds: config.maxAudioSeconds });
-        const { result } = await pool!.transcribe(audio.samples, { language: values.language, task: 'transcribe', timestamps: false, decoding: CONFIGURATIONS[name] });
+        const audio = await decodeToPcm(item.audio, { ffmpegPath, maxSeconds: config.maxAudioSeconds });
+        const { result } = await local.transcribe(audio.samples, { language: values.language, task: 'transcribe', timestamps: false, decoding: CONFIGURATIONS[name] });
         const errors = countErrors(normalizer.normalize(item.reference), normalizer.normalize(cutRepetitionLoops(result.text).text));
         words.push(errors.words);
         characters.push(errors.characters);
@@ -119,7 +108,7 @@ try {
     rows.push(`| ${name} | ${items.length} | ${percent(errorRate(words))} | ${percent(errorRate(characters))} | ${rtf} | ${fallbacks} |`);
     console.error(`${name}: done`);
   }
-  await pool.close();
+  await local.close();
   console.log(['| configuration | files | WER | CER | RTF | fallbacks |', '|---|---|---|---|---|---|', ...rows].join('\n'));
 } catch (error) {
   await pool?.close();
