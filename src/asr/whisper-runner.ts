@@ -159,13 +159,17 @@ export class WhisperRunner {
 
       const decodeStart = performance.now();
       const budget = request.fixedTokensPerSecond ? fixedTokenBudget(seconds, request.fixedTokensPerSecond) : undefined;
+      const positions = this.parts.model.config.max_target_positions;
+      const prompt = options.conditionOnPreviousText ? previousTextPrompt(previousTokens, positions) : [];
+      // The decoder has 448 positions for the previous text, <|startofprev|>, the forced prompt (≤ 4) and the new tokens.
+      const room = positions - (prompt.length > 0 ? prompt.length + 1 : 0) - 4;
       const decoded = await this.decoder.decodeWindow(encoded.last_hidden_state!, {
         language,
         task: request.task,
         timestamps: request.timestamps,
-        maxTokens: budget ?? maxNewTokens(seconds),
-        minTokens: budget ?? 0,
-        previousTokens: options.conditionOnPreviousText ? previousTextPrompt(previousTokens, this.parts.model.config.max_target_positions) : [],
+        maxTokens: Math.min(room, budget ?? maxNewTokens(seconds)),
+        minTokens: Math.min(room, budget ?? 0),
+        previousTokens: prompt,
         beamSize: options.beamSize,
         patience: 1,
         temperatures: options.temperatureFallback ? FALLBACK_TEMPERATURES : [0],
