@@ -71,15 +71,27 @@ describe('worker recycling', () => {
   });
 });
 
+/**
+ * Kills a worker between two windows, right after it reports the first one. Terminating a worker
+ * inside onnxruntime's run aborts the whole process (the binding's N-API calls fail after the run and
+ * throw out of native code), so a kill at a random moment would take the test runner with it.
+ */
+function killAfterFirstWindow(worker: Worker): Promise<number> {
+  return new Promise((resolve) => {
+    worker.on('message', (message: { type: string }) => {
+      if (message.type === 'progress') resolve(worker.terminate());
+    });
+  });
+}
+
 describe('a worker that dies', () => {
   it('is replaced, and its job completes on the fresh worker', async () => {
     const workers: Worker[] = [];
     const pool = await startPool(TEST_MODEL_ID, await cachedModelsRoot(), (w) => workers.push(w));
     const exits: string[] = [];
     pool.on('worker_exit', (e) => exits.push(e.reason));
-    const job = pool.transcribe(audio(20), request({ language: 'en' }));
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    await workers[0]!.terminate();
+    const job = pool.transcribe(audio(45), request({ language: 'en' }));
+    await killAfterFirstWindow(workers[0]!);
     const { result, workerId } = await job;
     expect(exits).toEqual(['crashed']);
     expect(workerId).toBe(2);
@@ -90,15 +102,14 @@ describe('a worker that dies', () => {
   it('a note that kills the fresh worker too is failed for good, not retried again', async () => {
     const workers: Worker[] = [];
     const pool = await startPool(TEST_MODEL_ID, await cachedModelsRoot(), (w) => workers.push(w));
-    const job = pool.transcribe(audio(20), request({ language: 'en' }));
+    const job = pool.transcribe(audio(45), request({ language: 'en' }));
     const outcome = job.catch((e: unknown) => e);
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    await workers[0]!.terminate();
+    await killAfterFirstWindow(workers[0]!);
     for (let waited = 0; !(workers.length === 2 && pool.busyWorkers === 1); waited += 20) {
       if (waited > 30_000) throw new Error('the fresh worker never took the job');
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    await workers[1]!.terminate();
+    await killAfterFirstWindow(workers[1]!);
     const failure = await outcome;
     expect(failure).toMatchObject({ failure: 'crashed' });
     expect(asJobError(failure, 'asr_failed')).toMatchObject({ code: 'asr_crashed', retryable: false });
