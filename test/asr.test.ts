@@ -90,7 +90,7 @@ describe('a worker that dies', () => {
     const pool = await startPool(TEST_MODEL_ID, await cachedModelsRoot(), (w) => workers.push(w));
     const exits: string[] = [];
     pool.on('worker_exit', (e) => exits.push(e.reason));
-    const job = pool.transcribe(audio(45), request({ language: 'en' }));
+    const job = pool.transcribe(audio(35), request({ language: 'en' }));
     await killAfterFirstWindow(workers[0]!);
     const { result, workerId } = await job;
     expect(exits).toEqual(['crashed']);
@@ -102,7 +102,7 @@ describe('a worker that dies', () => {
   it('a note that kills the fresh worker too is failed for good, not retried again', async () => {
     const workers: Worker[] = [];
     const pool = await startPool(TEST_MODEL_ID, await cachedModelsRoot(), (w) => workers.push(w));
-    const job = pool.transcribe(audio(45), request({ language: 'en' }));
+    const job = pool.transcribe(audio(35), request({ language: 'en' }));
     const outcome = job.catch((e: unknown) => e);
     await killAfterFirstWindow(workers[0]!);
     for (let waited = 0; !(workers.length === 2 && pool.busyWorkers === 1); waited += 20) {
