@@ -77,6 +77,9 @@ async function measure(input: MeasureInput): Promise<RunResult> {
       task: 'transcribe',
       timestamps: false,
       ...(input.fixedTokensPerSecond ? { fixedTokensPerSecond: input.fixedTokensPerSecond } : {}),
+      // Random weights fail every temperature, which real models rarely do: what fallback costs is
+      // measured apart (--baseline bare).
+      ...(input.synthetic ? { decoding: { temperatureFallback: false } } : {}),
     });
     heaps.set(result.workerId, result.result.workerHeapMb + result.result.workerExternalMb);
     return result;

@@ -1,4 +1,4 @@
-// npm run bench -- [--calibrate] [--quick] [--models base,small] [--shapes 1x1,1x2,2x1] [--dtypes q8,int8,fp32-encoder]
+// npm run bench -- [--calibrate | --baseline bare] [--quick] [--models base,small] [--shapes 1x1,1x2,2x1] [--dtypes q8,int8,fp32-encoder]
 //                  [--encoder fused,unfused,fused-fit] [--clips 5,9,15,30,60,180] [--soak 1000] [--cpus N | --tier 1gb-swap-1vcpu] [--out file.json]
 // RTF and memory of the real pipeline (ffmpeg decode + worker pool + int8 Whisper) on this machine.
 import { execFileSync, spawn } from 'node:child_process';
@@ -15,6 +15,8 @@ import { vcpus } from '../src/machine.js';
 import { CORPUS, corpusFiles } from './corpus.js';
 import { WINDOW_DEFAULTS } from '../src/asr/encoder-window.js';
 import type { EncoderSettings } from '../src/asr/protocol.js';
+import type { BaselineInput, BaselineResult } from './baseline.js';
+import { formatBaseline } from './baseline-report.js';
 import type { MeasureInput } from './measure.js';
 import { formatReport } from './report.js';
 import { REFERENCE, validateResults, type BenchResults, type RunResult } from './results.js';
@@ -45,6 +47,9 @@ const CALIBRATION_MODEL = 'base';
 const usage = `npm run bench -- [options]
   --calibrate             measure this machine (< 2 min): base on the bot's pool shape, 9-s and 15-s notes;
                           writes $DATA_DIR/calibration.json, which WHISPER_MODEL=auto then prefers to the tables
+  --baseline bare         instead: the project beside a bare onnxruntime loop on the same files, interleaved
+                          in one process (ratios of decoder ms/token and note total), with beam 5 and
+                          fallback costs; default clip 9 s, 3 runs, 2 threads (or --shapes' first), memory default
   --quick                 smallest model, one pool shape, short clips, one run each (< 2 min on 2 cores)
   --models LIST           tiny,base,small,medium or hub ids (default base,small)
   --shapes LIST           workers x threads, e.g. 1x1,1x2,2x1 (default: those that fit the vCPUs)
@@ -62,6 +67,7 @@ Real models are used when MODELS_DIR holds them; otherwise synthetic ones at rea
 const { values } = parseArgs({
   options: {
     calibrate: { type: 'boolean', default: false },
+    baseline: { type: 'string' },
     quick: { type: 'boolean', default: false },
     models: { type: 'string' },
     shapes: { type: 'string' },
@@ -116,6 +122,7 @@ const clipSeconds = values.clips ? values.clips.split(',').map(Number) : values.
 const clipSpecs = CORPUS.filter((c) => clipSeconds.includes(c.seconds));
 if (clipSpecs.length === 0) fail('--clips: none of those lengths is in the corpus');
 const tokensPerSecond = Number(values['tokens-per-second']);
+if (values.baseline !== undefined && values.baseline !== 'bare') fail('--baseline: only "bare" exists');
 const soak = Number(values.soak);
 if (!(Number.isInteger(soak) && (soak === 0 || soak >= 20))) fail('--soak: 0, or at least 20 notes');
 
@@ -154,7 +161,11 @@ if (emulation) {
 
 /** Measures compiled code, as production runs it: tsx would add its own memory to every figure. */
 function runChild(input: MeasureInput, env: Record<string, string>): Promise<RunResult> {
-  const node = [process.execPath, path.join(ROOT, 'dist/bench/measure.js'), JSON.stringify(input)];
+  return runScript<RunResult>('measure', 'RESULT ', input, env);
+}
+
+function runScript<T>(script: string, marker: string, input: object, env: Record<string, string>): Promise<T> {
+  const node = [process.execPath, path.join(ROOT, `dist/bench/${script}.js`), JSON.stringify(input)];
   const command = cpus ? ['taskset', '-c', `0-${cpus - 1}`, ...node] : node;
   return new Promise((resolve, reject) => {
     const child = spawn(command[0]!, command.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
@@ -162,8 +173,8 @@ function runChild(input: MeasureInput, env: Record<string, string>): Promise<Run
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
     child.on('exit', (code, signal) => {
-      const line = out.split('\n').find((l) => l.startsWith('RESULT '));
-      if (code === 0 && line) resolve(JSON.parse(line.slice('RESULT '.length)) as RunResult);
+      const line = out.split('\n').find((l) => l.startsWith(marker));
+      if (code === 0 && line) resolve(JSON.parse(line.slice(marker.length)) as T);
       else reject(new Error(`exited with ${signal ?? code}${code === 137 || signal === 'SIGKILL' ? ' (killed: out of memory?)' : ''}`));
     });
   });
@@ -174,6 +185,36 @@ const tier = describeTier({ cpus, memoryMb: tierSpec?.memoryMb, emulation: appli
 execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
 const corpus = corpusFiles(path.join(ROOT, '.cache/bench-corpus'), clipSpecs);
 console.error(`tier ${tier.name} (${tier.emulation}); ${models.join(', ')} × ${dtypes.join(', ')} × ${shapes.map((s) => `${s.workers}x${s.threads}`).join(', ')}`);
+
+if (values.baseline) {
+  // The issue's reference figures are one worker with two threads.
+  const threads = values.shapes ? shapes[0]!.threads : Math.min(2, available);
+  const memory = MEMORY_PROFILES[values.memory?.split(',')[0] ?? 'default']!;
+  const baselineClips = corpusFiles(path.join(ROOT, '.cache/bench-corpus'), CORPUS.filter((c) => (values.clips ? clipSeconds : [9]).includes(c.seconds)));
+  const results: BaselineResult[] = [];
+  for (const model of models) {
+    const resolved = await resolveModel(model);
+    console.error(`baseline: ${model}${resolved.synthetic ? ' (synthetic)' : ''}, ${threads} thread(s), project and bare loop interleaved…`);
+    const input: BaselineInput = {
+      model,
+      modelId: resolved.modelId,
+      modelsDir: resolved.modelsDir,
+      dtype: dtypes[0]!,
+      threads,
+      cpuArena: memory.cpuArena,
+      clips: baselineClips.map(({ spec, file }) => ({ file, seconds: spec.seconds })),
+      runs: values.quick ? 1 : 3,
+      fixedTokensPerSecond: resolved.synthetic ? tokensPerSecond : null,
+    };
+    results.push(await runScript<BaselineResult>('baseline', 'BASELINE ', input, memory.env));
+  }
+  const out = values.out ?? path.join(ROOT, 'bench/results', `baseline-${tier.name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  mkdirSync(path.dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify({ tier, fixedTokensPerSecond: tokensPerSecond, results }, null, 2)}\n`);
+  console.log(formatBaseline(results));
+  console.log(`\nmachine: ${tier.name} (${tier.emulation}); results: ${out}`);
+  process.exit(0);
+}
 
 const runs: RunResult[] = [];
 const failures: string[] = [];

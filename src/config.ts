@@ -5,7 +5,7 @@ import type { CalibrationRead } from './asr/calibration.js';
 import { chooseModel, defaultPoolShape, type MachineFacts, type PoolShape } from './asr/model-choice.js';
 import { SPEED_SAMPLES } from './asr/speed-table.js';
 import { WINDOW_DEFAULTS, type WindowMode } from './asr/encoder-window.js';
-import type { EncoderSettings } from './asr/protocol.js';
+import type { DecodingOptions, EncoderSettings } from './asr/protocol.js';
 import { DEFAULT_VAD_OPTIONS, type VadOptions } from './asr/vad-segments.js';
 
 export class ConfigError extends Error {
@@ -39,6 +39,8 @@ export interface Config {
   asrCpuArena: boolean;
   /** ASR_FUSED_ATTENTION, ASR_WINDOW, ASR_WINDOW_MIN_SECONDS, ASR_WINDOW_MARGIN_SECONDS. */
   asrEncoder: EncoderSettings;
+  /** How windows are decoded: beam size, Whisper's temperature fallback, conditioning on previous text. */
+  asrDecoding: DecodingOptions;
   /**
    * glibc's MALLOC_MMAP_THRESHOLD_, read by the C library at process start (not by the bot):
    * validated and logged here so the operator sees which memory profile runs.
@@ -269,6 +271,11 @@ export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigO
         minSeconds: r.number('ASR_WINDOW_MIN_SECONDS', WINDOW_DEFAULTS.minSeconds, 1, 30),
         marginSeconds: r.number('ASR_WINDOW_MARGIN_SECONDS', WINDOW_DEFAULTS.marginSeconds, 0, 30),
       },
+    },
+    asrDecoding: {
+      beamSize: r.integer('ASR_BEAM_SIZE', 1, 1, 10),
+      temperatureFallback: r.boolean('ASR_TEMPERATURE_FALLBACK', true),
+      conditionOnPreviousText: r.boolean('ASR_CONDITION_ON_PREVIOUS_TEXT', false),
     },
     mallocMmapThreshold: mallocMmapThreshold(env, r),
     workerMaxJobs: r.integer('WORKER_MAX_JOBS', 500, 0),

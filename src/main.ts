@@ -99,7 +99,7 @@ log.info({ ffmpeg: ffmpeg.path, source: ffmpeg.source }, 'ffmpeg found');
 
 const pool = new AsrPool({
   size: config.asrWorkers,
-  init: { modelId: config.modelId, modelsDir: config.modelsDir, dtype: MODEL_DTYPE, threads: config.asrThreads, cpuArena: config.asrCpuArena, encoder: config.asrEncoder },
+  init: { modelId: config.modelId, modelsDir: config.modelsDir, dtype: MODEL_DTYPE, threads: config.asrThreads, cpuArena: config.asrCpuArena, encoder: config.asrEncoder, decoding: config.asrDecoding },
   maxTasksPerWorker: config.workerMaxJobs,
   recycleRssMb: config.workerRecycleRssMb,
 });

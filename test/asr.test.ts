@@ -5,15 +5,19 @@ import type { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AsrPool } from '../src/asr/pool.js';
 import type { TranscribeRequest } from '../src/asr/protocol.js';
-import { cachedModelsRoot, REPO, TEST_MODEL_ID } from './support/test-model.js';
+import { asJobError } from '../src/jobs/errors.js';
+import { whisperMetaRoot } from '../bench/synth/model-folder.js';
+import { cachedModelsRoot, TEST_MODEL_ID } from './support/test-model.js';
 
-const meta = JSON.parse(readFileSync(path.join(REPO, '../shared/whisper-meta/whisper-tiny/generation_config.json'), 'utf8')) as { lang_to_id: Record<string, number> };
+const meta = JSON.parse(readFileSync(path.join(whisperMetaRoot(), 'whisper-tiny/generation_config.json'), 'utf8')) as { lang_to_id: Record<string, number> };
 const audio = (seconds: number) => Float32Array.from({ length: seconds * 16000 }, (_, i) => 0.3 * Math.sin(i / 9) * Math.sin(i / 5000));
 const request = (r: Partial<TranscribeRequest> = {}): TranscribeRequest => ({ language: null, task: 'transcribe', timestamps: false, ...r });
 
 const pools: AsrPool[] = [];
 async function startPool(modelId: string, modelsDir: string, onSpawn?: (w: Worker, id: number) => void, maxTasksPerWorker = 0): Promise<AsrPool> {
-  const pool = new AsrPool({ size: 1, init: { modelId, modelsDir, dtype: 'q8', threads: 1, cpuArena: false }, maxTasksPerWorker, recycleRssMb: 0, onSpawn });
+  // Random weights fail every temperature: fallback would decode each window six times for nothing here.
+  const init = { modelId, modelsDir, dtype: 'q8', threads: 1, cpuArena: false, decoding: { temperatureFallback: false } };
+  const pool = new AsrPool({ size: 1, init, maxTasksPerWorker, recycleRssMb: 0, onSpawn });
   pools.push(pool);
   await pool.start();
   return pool;
@@ -67,15 +71,27 @@ describe('worker recycling', () => {
   });
 });
 
+/**
+ * Kills a worker between two windows, right after it reports the first one. Terminating a worker
+ * inside onnxruntime's run aborts the whole process (the binding's N-API calls fail after the run and
+ * throw out of native code), so a kill at a random moment would take the test runner with it.
+ */
+function killAfterFirstWindow(worker: Worker): Promise<number> {
+  return new Promise((resolve) => {
+    worker.on('message', (message: { type: string }) => {
+      if (message.type === 'progress') resolve(worker.terminate());
+    });
+  });
+}
+
 describe('a worker that dies', () => {
   it('is replaced, and its job completes on the fresh worker', async () => {
     const workers: Worker[] = [];
     const pool = await startPool(TEST_MODEL_ID, await cachedModelsRoot(), (w) => workers.push(w));
     const exits: string[] = [];
     pool.on('worker_exit', (e) => exits.push(e.reason));
-    const job = pool.transcribe(audio(20), request({ language: 'en' }));
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    await workers[0]!.terminate();
+    const job = pool.transcribe(audio(35), request({ language: 'en' }));
+    await killAfterFirstWindow(workers[0]!);
     const { result, workerId } = await job;
     expect(exits).toEqual(['crashed']);
     expect(workerId).toBe(2);
@@ -86,15 +102,16 @@ describe('a worker that dies', () => {
   it('a note that kills the fresh worker too is failed for good, not retried again', async () => {
     const workers: Worker[] = [];
     const pool = await startPool(TEST_MODEL_ID, await cachedModelsRoot(), (w) => workers.push(w));
-    const job = pool.transcribe(audio(20), request({ language: 'en' }));
+    const job = pool.transcribe(audio(35), request({ language: 'en' }));
     const outcome = job.catch((e: unknown) => e);
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    await workers[0]!.terminate();
+    await killAfterFirstWindow(workers[0]!);
     for (let waited = 0; !(workers.length === 2 && pool.busyWorkers === 1); waited += 20) {
       if (waited > 30_000) throw new Error('the fresh worker never took the job');
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    await workers[1]!.terminate();
-    expect(await outcome).toMatchObject({ code: 'asr_crashed', retryable: false });
+    await killAfterFirstWindow(workers[1]!);
+    const failure = await outcome;
+    expect(failure).toMatchObject({ failure: 'crashed' });
+    expect(asJobError(failure, 'asr_failed')).toMatchObject({ code: 'asr_crashed', retryable: false });
   });
 });

@@ -16,7 +16,7 @@ describe('npm run transcribe', () => {
     writeFileSync(bad, 'not audio');
     const run = promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/cli/transcribe.ts'), good, bad], {
       cwd: REPO,
-      env: { ...process.env, MODELS_DIR: await cachedModelsRoot(), WHISPER_MODEL: TEST_MODEL_ID, ASR_WORKERS: '1', ASR_THREADS: '1' },
+      env: { ...process.env, MODELS_DIR: await cachedModelsRoot(), WHISPER_MODEL: TEST_MODEL_ID, ASR_WORKERS: '1', ASR_THREADS: '1', ASR_TEMPERATURE_FALLBACK: 'false' },
     });
     const error = (await run.catch((e: unknown) => e)) as { code: number; stdout: string; stderr: string };
     expect(error.code).toBe(1);

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeToPcm, findFfmpeg, SAMPLE_RATE } from '../src/audio/ffmpeg.js';
-import { JobError } from '../src/jobs/errors.js';
+import { AudioError } from '../src/audio/errors.js';
+import { asJobError } from '../src/jobs/errors.js';
 import { silenceOgg, toneOgg } from './support/audio.js';
 
 const ffmpegPath = findFfmpeg().path;
@@ -40,7 +41,7 @@ describe('decodeToPcm', () => {
 
   it('refuses a 2-hour file as too long', async () => {
     const long = file(silenceOgg(7200), 'two-hours.ogg');
-    await expect(decodeToPcm(long, { ffmpegPath, maxSeconds: 60 })).rejects.toMatchObject({ code: 'too_long' });
+    await expect(decodeToPcm(long, { ffmpegPath, maxSeconds: 60 })).rejects.toMatchObject({ failure: 'too_long', maxSeconds: 60 });
   });
 
   it.each([
@@ -48,7 +49,7 @@ describe('decodeToPcm', () => {
     ['random bytes', Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256))],
   ])('turns %s into a broken-audio error', async (_name, bytes) => {
     const error = await decodeToPcm(file(bytes, `bad-${bytes.length}`), { ffmpegPath, maxSeconds: 60 }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(JobError);
-    expect(['broken_audio', 'no_audio']).toContain((error as JobError).code);
+    expect(error).toBeInstanceOf(AudioError);
+    expect(['broken_audio', 'no_audio']).toContain(asJobError(error, 'asr_failed').code);
   });
 });

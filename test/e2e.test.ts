@@ -12,7 +12,7 @@ describe('a voice note in, its transcript out', () => {
   let h: Harness;
 
   beforeAll(async () => {
-    h = await Harness.create({ MAX_AUDIO_SECONDS: '120', MAX_FILE_MB: '2' });
+    h = await Harness.create({ MAX_AUDIO_SECONDS: '120', MAX_FILE_MB: '2', ASR_TEMPERATURE_FALLBACK: 'true' });
     await h.startBot();
   });
 
@@ -39,7 +39,10 @@ describe('a voice note in, its transcript out', () => {
     expect(Number(row!.audio_seconds)).toBeLessThan(6 * 1.02);
     expect(Number(row!.rtf)).toBeGreaterThan(0);
     expect(Number(row!.rss_peak_mb)).toBeGreaterThanOrEqual(Number(row!.rss_before_mb));
-    for (const key of ['userId', 'chatId', 'messageId', 'fileUniqueId', 'mediaKind', 'audioSeconds', 'downloadMs', 'decodeMs', 'queueWaitMs', 'inferenceMs', 'speechSeconds', 'vadMs', 'rtf', 'rtfTotal', 'model', 'language', 'workerId', 'threads', 'rssBeforeMb', 'rssAfterMb', 'heapBeforeMb', 'heapAfterMb', 'rssPeakMb', 'status']) {
+    // Random weights decode nothing likely (avg log-prob far below -1): every temperature is tried.
+    expect(row!.fallbacks).toBe(5);
+    expect(line.windows).toEqual([expect.objectContaining({ temperature: expect.any(Number), compressionRatio: expect.any(Number), avgLogprob: expect.any(Number), noSpeechProb: expect.any(Number) })]);
+    for (const key of ['userId', 'chatId', 'messageId', 'fileUniqueId', 'mediaKind', 'audioSeconds', 'downloadMs', 'decodeMs', 'queueWaitMs', 'inferenceMs', 'fallbacks', 'speechSeconds', 'vadMs', 'rtf', 'rtfTotal', 'model', 'language', 'workerId', 'threads', 'rssBeforeMb', 'rssAfterMb', 'heapBeforeMb', 'heapAfterMb', 'rssPeakMb', 'status']) {
       expect(line, key).toHaveProperty(key);
     }
   });

@@ -131,6 +131,8 @@ describe('configuration', () => {
     expect(config.modelReason).toMatch(/^auto: base, the largest within memory budget 870 MB/);
     expect(config.databasePath.endsWith('data/voicebot.sqlite')).toBe(true);
     expect(loadConfig({ ...env, AUTO_MAX_RTF: '0.6' }, { vcpus: 2, memoryMb: 2048 }).modelId).toBe('Xenova/whisper-small');
+    expect(config.asrDecoding).toEqual({ beamSize: 1, temperatureFallback: true, conditionOnPreviousText: false });
+    expect(loadConfig({ ...env, ASR_BEAM_SIZE: '5', ASR_TEMPERATURE_FALLBACK: 'false' }, machine).asrDecoding).toMatchObject({ beamSize: 5, temperatureFallback: false });
   });
 
   it.each([
@@ -144,6 +146,9 @@ describe('configuration', () => {
     [{ ...env, ASR_WORKERS: '2', ASR_THREADS: '2' }, 'ASR_THREADS'],
     [{ ...env, LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ ...env, ASR_CPU_ARENA: 'maybe' }, 'ASR_CPU_ARENA'],
+    [{ ...env, ASR_BEAM_SIZE: '0' }, 'ASR_BEAM_SIZE'],
+    [{ ...env, ASR_TEMPERATURE_FALLBACK: 'sometimes' }, 'ASR_TEMPERATURE_FALLBACK'],
+    [{ ...env, ASR_CONDITION_ON_PREVIOUS_TEXT: '2' }, 'ASR_CONDITION_ON_PREVIOUS_TEXT'],
     [{ ...env, WEBHOOK_URL: 'https://bot.example' }, 'WEBHOOK_SECRET'],
     [{ ...env, MALLOC_MMAP_THRESHOLD_: '' }, 'MALLOC_MMAP_THRESHOLD_'],
     [{ ...env, MALLOC_MMAP_THRESHOLD_: '0' }, 'MALLOC_MMAP_THRESHOLD_'],

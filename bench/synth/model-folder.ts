@@ -32,7 +32,7 @@ const SPECS: Record<Preset, PresetSpec> = {
   medium: { meta: 'whisper-small', override: { d_model: 1024, encoder_layers: 24, decoder_layers: 24, heads: 16 } },
 };
 
-function defaultMetaRoot(): string {
+export function whisperMetaRoot(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
   return process.env.WHISPER_META_DIR ?? path.resolve(here, '../../../shared/whisper-meta');
 }
@@ -74,7 +74,7 @@ function dimsOf(config: Config): WhisperDims {
 
 export async function synthesizeModel(options: SynthOptions): Promise<SynthResult> {
   const spec = SPECS[options.preset];
-  const metaDir = path.join(options.metaRoot ?? defaultMetaRoot(), spec.meta);
+  const metaDir = path.join(options.metaRoot ?? whisperMetaRoot(), spec.meta);
   const seed = options.seed ?? 1;
   const dtypes = options.dtypes ?? ['q8'];
   await mkdir(path.join(options.out, 'onnx'), { recursive: true });

@@ -2,7 +2,7 @@
 // A worker that dies is replaced and its task retried once on the fresh one.
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { JobError } from '../jobs/errors.js';
+import { AsrError } from './errors.js';
 import type { FromWorker, ToWorker, TranscribeRequest, TranscriptionResult, WorkerInit } from './protocol.js';
 
 export interface PoolOptions {
@@ -97,7 +97,7 @@ export class AsrPool extends EventEmitter<PoolEvents> {
   }
 
   transcribe(samples: Float32Array, request: TranscribeRequest, onProgress: (done: number, total: number) => void = () => {}): Promise<PoolResult> {
-    if (this.closed) return Promise.reject(new JobError('asr_failed', 'the ASR pool is closed'));
+    if (this.closed) return Promise.reject(new AsrError('failed', 'the ASR pool is closed'));
     return new Promise((resolve, reject) => {
       this.waiting.push({ samples, request, onProgress, resolve, reject, attempts: 0 });
       this.dispatch();
@@ -106,7 +106,7 @@ export class AsrPool extends EventEmitter<PoolEvents> {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const task of this.waiting.splice(0)) task.reject(new JobError('asr_failed', 'the ASR pool closed'));
+    for (const task of this.waiting.splice(0)) task.reject(new AsrError('failed', 'the ASR pool closed'));
     await Promise.all([...this.slots.values()].map((s) => s.worker.terminate()));
     this.slots.clear();
   }
@@ -156,7 +156,7 @@ export class AsrPool extends EventEmitter<PoolEvents> {
     slot.task = undefined;
     slot.jobs++;
     if (message.type === 'result') task.resolve({ result: message.result, workerId: slot.id, threads: this.options.init.threads });
-    else task.reject(new JobError('asr_failed', `worker ${slot.id}: ${message.message}`));
+    else task.reject(new AsrError('failed', `worker ${slot.id}: ${message.message}`));
     this.maybeRecycle(slot);
     this.dispatch();
   }
@@ -174,7 +174,7 @@ export class AsrPool extends EventEmitter<PoolEvents> {
     this.slots.delete(slot.id);
     // Terminated by close(): a shutdown, not a restart.
     if (this.closed) {
-      slot.task?.reject(new JobError('asr_failed', 'the ASR pool closed'));
+      slot.task?.reject(new AsrError('failed', 'the ASR pool closed'));
       return;
     }
     const oom = (error as NodeJS.ErrnoException | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
@@ -186,7 +186,7 @@ export class AsrPool extends EventEmitter<PoolEvents> {
     if (task) {
       task.attempts++;
       if (task.attempts >= 2) {
-        task.reject(new JobError('asr_crashed', `the ASR worker died twice on this audio (last: ${reason}, ${detail})`));
+        task.reject(new AsrError('crashed', `the ASR worker died twice on this audio (last: ${reason}, ${detail})`));
       } else {
         this.waiting.unshift(task);
       }

@@ -14,12 +14,23 @@ export interface WorkerInit {
   cpuArena: boolean;
   /** How the encoder is loaded and fed; without it, the hub's graph as it is, on 30-s windows. */
   encoder?: EncoderSettings;
+  /** The operator's decoding defaults; a request may override them. */
+  decoding?: Partial<DecodingOptions>;
 }
 
 export interface EncoderSettings {
   /** Rewrite the encoder's self-attention into com.microsoft.MultiHeadAttention at load. */
   fusedAttention: boolean;
   window: WindowSettings;
+}
+
+export interface DecodingOptions {
+  /** 1: greedy; more: beam search with this many beams (patience 1), at temperature 0. */
+  beamSize: number;
+  /** Decode a window again at 0.2, 0.4 ... 1.0 when its text loops or its tokens are unlikely. */
+  temperatureFallback: boolean;
+  /** Prompt each window with the previous window's text (not after a window decoded above 0.5). */
+  conditionOnPreviousText: boolean;
 }
 
 export type Task = 'transcribe' | 'translate';
@@ -40,6 +51,17 @@ export interface TranscribeRequest {
    * them to the note's own (onOriginalTimeline).
    */
   windows?: PlannedWindow[];
+  decoding?: Partial<DecodingOptions>;
+}
+
+/** How one window was decoded: Whisper's safeguards' figures. */
+export interface WindowRecord {
+  temperature: number;
+  compressionRatio: number;
+  avgLogprob: number;
+  noSpeechProb: number;
+  /** Skipped as silence (its text dropped). */
+  silence: boolean;
 }
 
 export interface Segment {
@@ -53,10 +75,16 @@ export interface TranscriptionResult {
   language: string | null;
   segments: Segment[];
   chunks: number;
+  /** Tokens the decoder produced (forced prompts not counted). */
   tokens: number;
   inferenceMs: number;
   encoderMs: number;
   decoderMs: number;
+  /** Decoder session runs, the uncached first step of each window included. */
+  decoderRuns: number;
+  windows: WindowRecord[];
+  /** Re-decodes at a higher temperature, over all windows. */
+  fallbacks: number;
   /** Memory of the worker's own V8 heap; onnxruntime's native memory shows only in process RSS. */
   workerHeapMb: number;
   workerExternalMb: number;

@@ -1,41 +1,71 @@
-// Runs Whisper through @huggingface/transformers, on a worker thread only.
-// Its model, tokenizer and feature extractor load unchanged from the hub's files; the window loop is
-// ours so that one encoder pass per window serves both language detection and decoding, and so that
-// progress can be reported per window.
+// Runs Whisper on the sessions, tokenizer and feature extractor @huggingface/transformers loads
+// unchanged from the hub's files, on a worker thread only. The window loop is here (what audio each
+// window covers, the text carried to the next, progress); each window's decode is decode-loop.ts.
 import vm from 'node:vm';
 import v8 from 'node:v8';
 import { AutoFeatureExtractor, AutoModelForSpeechSeq2Seq, AutoTokenizer, env, Tensor } from '@huggingface/transformers';
+import { WindowDecoder, type DecoderSession, type OrtTensor, type TensorFactory } from './decode-loop.js';
 import { fixedTokenBudget, maxNewTokens } from './decoding-policy.js';
 import { cropFrames, encoderFrames, type WindowSettings } from './encoder-window.js';
+import { FALLBACK_TEMPERATURES, mayConditionNext, previousTextPrompt, WHISPER_THRESHOLDS } from './fallback.js';
 import { withRewrittenEncoder } from './graph-rewrite/session-hook.js';
-import type { Segment, TranscribeRequest, TranscriptionResult, WorkerInit } from './protocol.js';
+import { LogMelSpectrogram } from './log-mel.js';
+import type { WhisperVocabulary } from './logits-rules.js';
+import type { DecodingOptions, Segment, TranscribeRequest, TranscriptionResult, WindowRecord, WorkerInit } from './protocol.js';
 import { fixedWindows, windowAudio } from './window-plan.js';
 
 /** The parts of transformers.js's Whisper objects this module relies on. */
-interface WhisperParts {
+export interface WhisperParts {
   model: {
-    forward_params: string[];
-    sessions: Record<string, { run(feeds: Record<string, unknown>): Promise<Record<string, unknown>> }>;
+    sessions: { model: { run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>> }; decoder_model_merged: DecoderSession };
     generation_config: {
       decoder_start_token_id: number;
       /** <|endoftext|>: the first special token; every text token has a smaller id. */
       eos_token_id: number;
+      no_timestamps_token_id: number;
       is_multilingual?: boolean;
       lang_to_id?: Record<string, number>;
+      task_to_id?: Record<string, number>;
+      suppress_tokens?: number[];
+      begin_suppress_tokens?: number[];
+      max_initial_timestamp_index?: number | null;
+      max_length?: number;
     };
-    config: { max_source_positions: number };
-    forward(inputs: Record<string, unknown>): Promise<{ logits: Tensor }>;
-    generate(inputs: Record<string, unknown>): Promise<Tensor>;
+    config: { max_source_positions: number; max_target_positions: number };
   };
   featureExtractor: {
-    (audio: Float32Array): Promise<{ input_features: Tensor }>;
-    config: { sampling_rate: number; chunk_length: number; hop_length: number };
+    /** Hann, n_fft long. */
+    window: Float64Array;
+    config: { sampling_rate: number; chunk_length: number; hop_length: number; n_samples: number; nb_max_frames: number; feature_size: number; mel_filters: number[][] };
   };
   tokenizer: {
+    convert_tokens_to_ids(token: string): number | null | undefined;
+    decode(tokens: number[], options: { skip_special_tokens: boolean }): string;
     _decode_asr(
       chunks: { tokens: bigint[]; stride: number[] }[],
       options: { time_precision: number; return_timestamps: boolean; force_full_sequences: boolean },
     ): [string, { chunks?: { timestamp: [number, number | null]; text: string }[] }];
+  };
+}
+
+const DEFAULT_DECODING: DecodingOptions = { beamSize: 1, temperatureFallback: true, conditionOnPreviousText: false };
+
+/** The token ids Whisper's rules need, from the model's generation config and tokenizer. */
+export function readVocabulary(parts: WhisperParts): WhisperVocabulary {
+  const config = parts.model.generation_config;
+  const id = (token: string) => parts.tokenizer.convert_tokens_to_ids(token) ?? null;
+  return {
+    endOfText: config.eos_token_id,
+    startOfTranscript: config.decoder_start_token_id,
+    startOfPrevious: id('<|startofprev|>'),
+    noTimestamps: config.no_timestamps_token_id,
+    timestampBegin: config.no_timestamps_token_id + 1,
+    noSpeech: id('<|nospeech|>') ?? id('<|nocaptions|>'),
+    languages: new Map(config.is_multilingual ? Object.entries(config.lang_to_id ?? {}).map(([token, tokenId]) => [token.slice(2, -2), tokenId]) : []),
+    tasks: { transcribe: config.task_to_id?.transcribe, translate: config.task_to_id?.translate },
+    suppress: config.suppress_tokens ?? [],
+    beginSuppress: config.begin_suppress_tokens ?? [],
+    maxInitialTimestampIndex: config.max_initial_timestamp_index ?? null,
   };
 }
 
@@ -46,15 +76,39 @@ interface WhisperParts {
 v8.setFlagsFromString('--expose-gc');
 const collectGarbage = vm.runInNewContext('gc') as () => void;
 
+export const makeTensor: TensorFactory = (type, data, dims) => new Tensor(type, data, dims).ort_tensor as OrtTensor;
+
 export class WhisperRunner {
+  private readonly decoder: WindowDecoder;
+  private readonly logMel: LogMelSpectrogram;
+  /** <|endoftext|>: every text token has a smaller id. */
+  private readonly firstSpecial: number;
+
   private constructor(
     private readonly parts: WhisperParts,
+    private readonly defaults: DecodingOptions,
     readonly loadMs: number,
     /** What the encoder's rewrites did or why they did not apply, for the operator's log. */
     readonly loadNotes: string[],
     /** The window the encoder runs on; `full` unless the encoder could be rewritten for `fit`. */
     private readonly window: WindowSettings,
-  ) {}
+  ) {
+    const features = parts.featureExtractor.config;
+    this.logMel = new LogMelSpectrogram({
+      window: parts.featureExtractor.window,
+      melFilters: features.mel_filters,
+      hopLength: features.hop_length,
+      samples: features.n_samples,
+      frames: features.nb_max_frames,
+    });
+    // The first window should not pay for compiling the FFT.
+    this.logMel.compute(Float32Array.from({ length: features.sampling_rate }, (_, i) => Math.sin(i)));
+    const vocabulary = readVocabulary(parts);
+    this.firstSpecial = vocabulary.endOfText;
+    this.decoder = new WindowDecoder(parts.model.sessions.decoder_model_merged, vocabulary, makeTensor, (tokens) =>
+      parts.tokenizer.decode(tokens, { skip_special_tokens: true }),
+    );
+  }
 
   static async load(init: WorkerInit): Promise<WhisperRunner> {
     // Workers only ever load from disk: the main thread downloads before spawning them.
@@ -81,88 +135,82 @@ export class WhisperRunner {
     ]));
     const [tokenizer, featureExtractor, model] = loaded.value;
     const parts = { tokenizer, featureExtractor, model } as unknown as WhisperParts;
-    // generate() keeps only kwargs named in forward_params, and encoder_outputs is not among them:
-    // without this it would run the encoder a second time for every window.
-    if (!parts.model.forward_params.includes('encoder_outputs')) parts.model.forward_params.push('encoder_outputs');
     const window: WindowSettings = loaded.fitsWindow ? settings.window : { ...settings.window, mode: 'full' };
     // A rewritten encoder leaves the file's bytes and the new model's (~2 × its size) to the collector.
     collectGarbage();
-    return new WhisperRunner(parts, performance.now() - started, loaded.notes, window);
+    return new WhisperRunner(parts, { ...DEFAULT_DECODING, ...init.decoding }, performance.now() - started, loaded.notes, window);
   }
 
   private get sampleRate(): number {
     return this.parts.featureExtractor.config.sampling_rate;
   }
 
-  /** Encodes the window's first frames only when ASR_WINDOW=fit (see encoder-window.ts). */
-  private async encode(features: Tensor, samples: number): Promise<Tensor> {
+  /** Log-mel features of a window, cut to the encoder's frames when ASR_WINDOW=fit (see encoder-window.ts). */
+  private features(audio: Float32Array, samples: number): OrtTensor {
     const config = this.parts.featureExtractor.config;
-    const [, bins, total] = features.dims as [number, number, number];
+    const { feature_size: bins, nb_max_frames: total } = config;
     const keep = encoderFrames(samples, this.window, { hopLength: config.hop_length, sampleRate: config.sampling_rate, fullFrames: total });
-    const input = keep === total ? features : new Tensor('float32', cropFrames(features.data as Float32Array, bins, total, keep), [1, bins, keep]);
-    const out = await this.parts.model.sessions.model!.run({ input_features: input.ort_tensor });
-    return new Tensor(out.last_hidden_state as Tensor['ort_tensor']);
-  }
-
-  /** Whisper's own detection: one decoder step after <|startoftranscript|>, argmax over language tokens. */
-  private async detectLanguage(encoded: Tensor): Promise<string | null> {
-    const config = this.parts.model.generation_config;
-    if (!config.is_multilingual || !config.lang_to_id) return null;
-    const start = new Tensor('int64', BigInt64Array.of(BigInt(config.decoder_start_token_id)), [1, 1]);
-    const { logits } = await this.parts.model.forward({ encoder_outputs: encoded, decoder_input_ids: start });
-    const scores = logits.data as Float32Array;
-    const vocab = logits.dims.at(-1)!;
-    const offset = scores.length - vocab;
-    let best: string | null = null;
-    let bestScore = -Infinity;
-    for (const [token, id] of Object.entries(config.lang_to_id)) {
-      const score = scores[offset + id]!;
-      if (score > bestScore) {
-        bestScore = score;
-        best = token.slice(2, -2);
-      }
-    }
-    return best;
+    return makeTensor('float32', cropFrames(this.logMel.compute(audio), bins, total, keep), [1, bins, keep]);
   }
 
   async transcribe(samples: Float32Array, request: TranscribeRequest, onProgress: (done: number, total: number) => void): Promise<TranscriptionResult> {
     const started = performance.now();
+    const options = { ...this.defaults, ...request.decoding };
     const sampleRate = this.sampleRate;
     const windows = request.windows ?? fixedWindows(0, samples.length, sampleRate);
     const chunks: { tokens: bigint[]; stride: number[] }[] = [];
+    const records: WindowRecord[] = [];
     let language = request.language;
     let encoderMs = 0;
     let decoderMs = 0;
     let tokens = 0;
+    let decoderRuns = 0;
+    let fallbacks = 0;
+    let previousTokens: number[] = [];
 
     for (const [index, window] of windows.entries()) {
       const audio = windowAudio(samples, window);
-      const { input_features } = await this.parts.featureExtractor(audio);
+      const features = this.features(audio, window.length);
       const seconds = window.length / sampleRate;
 
       const encodeStart = performance.now();
-      const encoded = await this.encode(input_features, window.length);
+      const encoded = await this.parts.model.sessions.model.run({ input_features: features });
       encoderMs += performance.now() - encodeStart;
 
       const decodeStart = performance.now();
-      if (index === 0 && language === null) language = await this.detectLanguage(encoded);
       const budget = request.fixedTokensPerSecond ? fixedTokenBudget(seconds, request.fixedTokensPerSecond) : undefined;
-      const output = await this.parts.model.generate({
-        inputs: input_features,
-        encoder_outputs: encoded,
-        ...(language ? { language } : {}),
-        ...(this.parts.model.generation_config.is_multilingual ? { task: request.task } : {}),
-        return_timestamps: request.timestamps,
-        max_new_tokens: budget ?? maxNewTokens(seconds),
-        ...(budget ? { min_new_tokens: budget } : {}),
-        num_frames: Math.floor(window.length / 160),
+      const positions = this.parts.model.config.max_target_positions;
+      const prompt = options.conditionOnPreviousText ? previousTextPrompt(previousTokens, positions) : [];
+      // The decoder has 448 positions for the previous text, <|startofprev|>, the forced prompt (≤ 4) and the new tokens.
+      const room = positions - (prompt.length > 0 ? prompt.length + 1 : 0) - 4;
+      const decoded = await this.decoder.decodeWindow(encoded.last_hidden_state!, {
+        language,
+        task: request.task,
+        timestamps: request.timestamps,
+        maxTokens: Math.min(room, budget ?? maxNewTokens(seconds)),
+        minTokens: Math.min(room, budget ?? 0),
+        previousTokens: prompt,
+        beamSize: options.beamSize,
+        patience: 1,
+        temperatures: options.temperatureFallback ? FALLBACK_TEMPERATURES : [0],
+        thresholds: WHISPER_THRESHOLDS,
       });
       decoderMs += performance.now() - decodeStart;
-
-      const sequence = (output.tolist() as bigint[][])[0]!;
-      tokens += sequence.length;
+      // Whisper detects the language on the first window only; the rest are decoded in it.
+      if (index === 0 && language === null) language = decoded.language;
+      previousTokens = mayConditionNext(decoded.temperature) ? decoded.textTokens : [];
+      tokens += decoded.sampledCount;
+      decoderRuns += decoded.decoderRuns;
+      fallbacks += decoded.fallbacks;
+      records.push({
+        temperature: decoded.temperature,
+        compressionRatio: decoded.compressionRatio,
+        avgLogprob: decoded.avgLogprob,
+        noSpeechProb: decoded.noSpeechProb,
+        silence: decoded.silence,
+      });
       chunks.push({
-        tokens: sequence,
+        tokens: decoded.tokens.map(BigInt),
         stride: [window.length, window.strideLeft, window.strideRight].map((n) => n / sampleRate),
       });
       onProgress(index + 1, windows.length);
@@ -172,7 +220,7 @@ export class WhisperRunner {
     const config = this.parts.featureExtractor.config;
     // Only special tokens (an immediate end-of-text, a language token): no text, and _decode_asr
     // would throw on the empty sequence it is left with.
-    const firstSpecial = BigInt(this.parts.model.generation_config.eos_token_id);
+    const firstSpecial = BigInt(this.firstSpecial);
     const hasText = chunks.some((c) => c.tokens.some((token) => token < firstSpecial));
     const [text, extra] = hasText ? this.parts.tokenizer._decode_asr(chunks, {
       time_precision: config.chunk_length / this.parts.model.config.max_source_positions,
@@ -194,6 +242,9 @@ export class WhisperRunner {
       inferenceMs: performance.now() - started,
       encoderMs,
       decoderMs,
+      decoderRuns,
+      windows: records,
+      fallbacks,
       workerHeapMb: memory.heapUsed / 2 ** 20,
       workerExternalMb: memory.external / 2 ** 20,
     };

@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import ffmpeg from 'fluent-ffmpeg';
-import { JobError } from '../jobs/errors.js';
+import { AudioError } from './errors.js';
 
 export const SAMPLE_RATE = 16_000;
 
@@ -75,7 +75,7 @@ export function decodeToPcm(inputPath: string, options: DecodeOptions): Promise<
     command.on('error', (error: Error, _stdout: string | null, stderr: string | null) => {
       settle(() =>
         reject(
-          new JobError('broken_audio', `ffmpeg could not decode ${inputPath}: ${ffmpegReason(stderr ?? error.message)}`),
+          new AudioError('broken_audio', `ffmpeg could not decode ${inputPath}: ${ffmpegReason(stderr ?? error.message)}`),
         ),
       );
     });
@@ -89,7 +89,7 @@ export function decodeToPcm(inputPath: string, options: DecodeOptions): Promise<
       settle(() => {
         const count = Math.floor(bytes / 4);
         if (count === 0) {
-          reject(new JobError('no_audio', `ffmpeg found no audio samples in ${inputPath}`));
+          reject(new AudioError('no_audio', `ffmpeg found no audio samples in ${inputPath}`));
           return;
         }
         const joined = Buffer.concat(parts, count * 4);
@@ -98,7 +98,7 @@ export function decodeToPcm(inputPath: string, options: DecodeOptions): Promise<
         new Uint8Array(samples.buffer).set(joined);
         const seconds = count / SAMPLE_RATE;
         if (count > limitSamples) {
-          reject(new JobError('too_long', `decoded audio exceeds ${options.maxSeconds} s`, { maxSeconds: options.maxSeconds }));
+          reject(new AudioError('too_long', `decoded audio exceeds ${options.maxSeconds} s`, options.maxSeconds));
           return;
         }
         resolve({ samples, seconds });

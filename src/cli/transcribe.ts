@@ -1,16 +1,13 @@
 // npm run transcribe -- [--language xx] [--translate] [--timestamps] <file>...
 // The bot's own decode and worker pool, without Telegram: prints text, audio seconds and RTF.
 import { parseArgs } from 'node:util';
-import { readCalibration } from '../asr/calibration.js';
-import { MODEL_DTYPE } from '../asr/catalog.js';
-import { ensureModel } from '../asr/model-store.js';
-import { AsrPool } from '../asr/pool.js';
-import { decodeToPcm, findFfmpeg } from '../audio/ffmpeg.js';
-import { ConfigError, loadConfig } from '../config.js';
+import type { AsrPool } from '../asr/pool.js';
+import { decodeToPcm } from '../audio/ffmpeg.js';
+import { ConfigError } from '../config.js';
 import { inferenceRtf } from '../jobs/rtf.js';
 import { cleanTranscript } from '../asr/transcript-cleanup.js';
 import { withTimestamps } from '../bot/transcript-format.js';
-import { memoryLimitMb, vcpus } from '../machine.js';
+import { startLocalPool } from './local-pool.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -23,22 +20,13 @@ if (values.help || positionals.length === 0) {
 
 let pool: AsrPool | undefined;
 try {
-  const config = loadConfig(process.env, { vcpus: vcpus(), memoryMb: memoryLimitMb() }, { requireToken: false, readCalibration });
-  await ensureModel({ modelId: config.modelId, modelsDir: config.modelsDir, hubUrl: config.modelHubUrl, dtype: MODEL_DTYPE });
-  const ffmpeg = findFfmpeg();
-  pool = new AsrPool({
-    size: config.asrWorkers,
-    init: { modelId: config.modelId, modelsDir: config.modelsDir, dtype: MODEL_DTYPE, threads: config.asrThreads, cpuArena: config.asrCpuArena, encoder: config.asrEncoder },
-    maxTasksPerWorker: 0,
-    recycleRssMb: 0,
-  });
-  await pool.start();
+  const { config, ffmpegPath, pool: local } = await startLocalPool((created) => (pool = created));
   console.error(`${config.modelId}: ${config.asrWorkers} worker(s) × ${config.asrThreads} thread(s)`);
   let failed = 0;
   for (const file of positionals) {
     try {
-      const audio = await decodeToPcm(file, { ffmpegPath: ffmpeg.path, maxSeconds: config.maxAudioSeconds });
-      const { result } = await pool.transcribe(audio.samples, {
+      const audio = await decodeToPcm(file, { ffmpegPath, maxSeconds: config.maxAudioSeconds });
+      const { result } = await local.transcribe(audio.samples, {
         language: values.language ?? null,
         task: values.translate ? 'translate' : 'transcribe',
         timestamps: values.timestamps ?? false,
@@ -51,7 +39,7 @@ try {
       console.error(`== ${file}: ${(error as Error).message}`);
     }
   }
-  await pool.close();
+  await local.close();
   process.exit(failed ? 1 : 0);
 } catch (error) {
   await pool?.close();

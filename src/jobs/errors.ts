@@ -1,4 +1,6 @@
 // Errors as values: a code the bot turns into a user-facing message, and a cause for the operator.
+import { AsrError } from '../asr/errors.js';
+import { AudioError } from '../audio/errors.js';
 
 export const JOB_ERROR_CODES = [
   'too_large',
@@ -40,8 +42,11 @@ export class JobError extends Error {
   }
 }
 
+/** Job errors from what the stages throw: their own error types, or anything else as `fallback`. */
 export function asJobError(error: unknown, fallback: JobErrorCode): JobError {
   if (error instanceof JobError) return error;
+  if (error instanceof AudioError) return new JobError(error.failure, error.detail, error.maxSeconds === undefined ? {} : { maxSeconds: error.maxSeconds });
+  if (error instanceof AsrError) return new JobError(error.failure === 'crashed' ? 'asr_crashed' : 'asr_failed', error.detail);
   const message = error instanceof Error ? error.message : String(error);
   return new JobError(fallback, message);
 }

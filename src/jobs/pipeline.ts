@@ -3,6 +3,7 @@ import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { decodeToPcm, SAMPLE_RATE, type DecodedAudio } from '../audio/ffmpeg.js';
 import type { AsrPool } from '../asr/pool.js';
+import type { WindowRecord } from '../asr/protocol.js';
 import { cleanTranscript } from '../asr/transcript-cleanup.js';
 import { onOriginalTimeline, type SpeechStage } from '../asr/window-plan.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -58,6 +59,7 @@ export class JobPipeline {
       model: this.deps.modelId,
     };
     let progress: ProgressReporter | undefined;
+    let windows: WindowRecord[] | undefined;
     try {
       // A result stored by an earlier attempt is delivered as it is: Telegram failing never costs another Whisper run.
       const stored = store.get(job.id);
@@ -65,14 +67,14 @@ export class JobPipeline {
       if (stored && result) {
         log.info({ attempt: job.attempts, deliveredPieces: stored.deliveredPieces }, 'delivering a stored transcript');
         // What the attempt that transcribed measured, for the finished row, log line and metrics.
-        const { queueWaitMs, downloadMs, decodeMs, audioSeconds, speechSeconds, vadMs, inferenceMs, rtf, rtfTotal, model, language, workerId, threads } = stored;
-        outcome = { queueWaitMs, downloadMs, decodeMs, audioSeconds, speechSeconds, vadMs, inferenceMs, rtf, rtfTotal, model, language, workerId, threads };
+        const { queueWaitMs, downloadMs, decodeMs, audioSeconds, speechSeconds, vadMs, inferenceMs, fallbacks, rtf, rtfTotal, model, language, workerId, threads } = stored;
+        outcome = { queueWaitMs, downloadMs, decodeMs, audioSeconds, speechSeconds, vadMs, inferenceMs, fallbacks, rtf, rtfTotal, model, language, workerId, threads };
       } else {
         progress = new ProgressReporter(
           (done, total) => channel.progress(job, done, total),
           (error) => log.warn({ err: error }, 'progress update failed'),
         );
-        result = await this.transcribe(job, outcome, progress, log);
+        ({ transcript: result, windows } = await this.transcribe(job, outcome, progress, log));
         store.saveResult(job.id, result, outcome);
       }
       try {
@@ -80,7 +82,7 @@ export class JobPipeline {
       } catch (error) {
         throw asJobError(error, 'reply_failed');
       }
-      this.finish(job, 'done', { ...outcome, ...memory.stop(), ...this.kept(result) }, log);
+      this.finish(job, 'done', { ...outcome, ...memory.stop(), ...this.kept(result) }, log, windows);
     } catch (error) {
       await progress?.stop();
       const failure = asJobError(error, 'asr_failed');
@@ -107,8 +109,11 @@ export class JobPipeline {
     return this.deps.storeTranscripts ? { transcript: result.text } : { transcript: null, result: null };
   }
 
-  /** Download → decode → Whisper → cleaned transcript; progress edits stop before it returns. */
-  private async transcribe(job: Job, outcome: JobOutcome, progress: ProgressReporter, log: Logger): Promise<TranscriptRecord> {
+  /**
+   * Download → decode → speech → Whisper → cleaned transcript, with how each window was decoded;
+   * progress edits stop before it returns.
+   */
+  private async transcribe(job: Job, outcome: JobOutcome, progress: ProgressReporter, log: Logger): Promise<{ transcript: TranscriptRecord; windows: WindowRecord[] }> {
     const { channel, metrics } = this.deps;
     // The status message is a courtesy: failing to show it must not fail the job.
     await channel.working(job).catch((error: Error) => log.warn({ err: error }, 'showing "working" failed'));
@@ -139,6 +144,7 @@ export class JobPipeline {
     const cleaned = cleanTranscript(result.text, onOriginalTimeline(result.segments, speech.windows, SAMPLE_RATE));
     Object.assign(outcome, {
       inferenceMs: result.inferenceMs,
+      fallbacks: result.fallbacks,
       language: result.language,
       workerId,
       threads,
@@ -152,10 +158,14 @@ export class JobPipeline {
     log.info({ inferenceMs: Math.round(result.inferenceMs), chunks: result.chunks, language: result.language, workerId }, 'transcribed');
 
     if (!cleaned.text) throw new JobError('no_speech', 'the model produced no text');
-    return { text: cleaned.text, language: result.language, segments: cleaned.segments, audioSeconds: audio.seconds, loopCut: cleaned.cut };
+    return {
+      transcript: { text: cleaned.text, language: result.language, segments: cleaned.segments, audioSeconds: audio.seconds, loopCut: cleaned.cut },
+      windows: result.windows,
+    };
   }
 
-  private finish(job: Job, status: 'done' | 'failed', outcome: JobOutcome, log: Logger): void {
+  /** `windows`: how each window was decoded (temperature, compression ratio, log-prob, no-speech). */
+  private finish(job: Job, status: 'done' | 'failed', outcome: JobOutcome, log: Logger, windows?: WindowRecord[]): void {
     const { metrics } = this.deps;
     this.deps.store.finish(job.id, status, outcome);
     metrics.jobs.inc({ status, code: outcome.errorCode ?? '' });
@@ -179,6 +189,7 @@ export class JobPipeline {
       attempts: job.attempts,
       status,
       ...measured,
+      ...(windows ? { windows } : {}),
     };
     if (status === 'done') log.info(line, 'job finished');
     else log.error(line, 'job failed');

@@ -54,6 +54,8 @@ export const jobs = sqliteTable(
     decodeMs: real('decode_ms'),
     queueWaitMs: real('queue_wait_ms'),
     inferenceMs: real('inference_ms'),
+    /** Windows decoded again at a higher temperature (Whisper's fallback), over the whole note. */
+    fallbacks: integer('fallbacks'),
     rtf: real('rtf'),
     rtfTotal: real('rtf_total'),
     model: text('model'),

@@ -51,6 +51,9 @@ export class Harness {
       ASR_THREADS: '1',
       USER_JOBS_PER_MINUTE: '100',
       USER_MAX_ACTIVE_JOBS: '100',
+      // Random weights fail every temperature: six decodes per window would only slow the suite.
+      // The end-to-end test turns it back on and checks that fallback is recorded.
+      ASR_TEMPERATURE_FALLBACK: 'false',
       ...this.env,
       ...env,
     }).start();

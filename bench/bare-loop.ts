@@ -1,0 +1,104 @@
+// The baseline of `npm run bench -- --baseline bare`: the same ONNX files, loaded the same way, run by
+// the plainest loop onnxruntime allows (encoder, one uncached decoder step, cached steps, argmax),
+// with no features, rules, fallback or tokenizer. What the project adds is measured against it.
+import { parentPort, workerData } from 'node:worker_threads';
+import { AutoModelForSpeechSeq2Seq, env, Tensor } from '@huggingface/transformers';
+import { emptyPasts, type DecoderSession, type OrtTensor, type TensorFactory } from '../src/asr/decode-loop.js';
+import type { ModelDtype } from '../src/asr/protocol.js';
+
+export interface BareInput {
+  modelId: string;
+  modelsDir: string;
+  dtype: ModelDtype;
+  threads: number;
+  cpuArena: boolean;
+}
+
+export interface BareNote {
+  encoderMs: number;
+  firstStepMs: number;
+  /** Mean of the cached steps. */
+  cachedStepMs: number;
+  /** Decoder time over the tokens it produced, first step included (as the project counts it). */
+  decoderMsPerToken: number;
+  /** Encoder and decoder: a note's inference with nothing around it. */
+  totalMs: number;
+}
+
+interface Sessions {
+  model: { run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>> };
+  decoder_model_merged: DecoderSession & { run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>> };
+}
+
+/** <|startoftranscript|><|en|><|transcribe|><|notimestamps|> of the multilingual vocabulary. */
+const PROMPT = [50258, 50259, 50359, 50363];
+
+const tensor: TensorFactory = (type, data, dims) => new Tensor(type, data, dims).ort_tensor as OrtTensor;
+
+export class BareLoop {
+  private constructor(private readonly sessions: Sessions) {}
+
+  static async load(input: BareInput): Promise<BareLoop> {
+    env.allowRemoteModels = false;
+    env.localModelPath = input.modelsDir;
+    const model = await AutoModelForSpeechSeq2Seq.from_pretrained(input.modelId, {
+      dtype: input.dtype as 'q8',
+      device: 'cpu',
+      session_options: { intraOpNumThreads: input.threads, interOpNumThreads: 1, enableCpuMemArena: input.cpuArena, enableMemPattern: input.cpuArena },
+    });
+    return new BareLoop((model as unknown as { sessions: Sessions }).sessions);
+  }
+
+  /** One 30-s window decoding `tokens` tokens (end-of-text never stops it, like the bench's fixed budget). */
+  async note(tokens: number): Promise<BareNote> {
+    const { model, decoder_model_merged: decoder } = this.sessions;
+    let started = performance.now();
+    const { last_hidden_state: encoded } = await model.run({ input_features: tensor('float32', new Float32Array(80 * 3000), [1, 80, 3000]) });
+    const encoderMs = performance.now() - started;
+
+    const pastNames = decoder.inputNames.filter((n) => n.startsWith('past_key_values.'));
+    const feeds: Record<string, OrtTensor> = {
+      input_ids: tensor('int64', BigInt64Array.from(PROMPT, BigInt), [1, PROMPT.length]),
+      encoder_hidden_states: encoded!,
+      use_cache_branch: tensor('bool', Uint8Array.of(0), [1]),
+      ...emptyPasts(decoder, tensor),
+    };
+    started = performance.now();
+    let out = await decoder.run(feeds);
+    const firstStepMs = performance.now() - started;
+    const cross = Object.fromEntries(pastNames.filter((n) => n.includes('.encoder.')).map((n) => [n, out[n.replace('past_key_values', 'present')]!]));
+
+    started = performance.now();
+    for (let step = 1; step < tokens; step++) {
+      const logits = out.logits!;
+      const vocab = logits.dims.at(-1)!;
+      const data = logits.data as Float32Array;
+      let best = 0;
+      for (let i = data.length - vocab, at = 0; i < data.length; i++, at++) if (data[i]! > data[data.length - vocab + best]!) best = at;
+      const next: Record<string, OrtTensor> = {
+        input_ids: tensor('int64', BigInt64Array.of(BigInt(best)), [1, 1]),
+        encoder_hidden_states: encoded!,
+        use_cache_branch: tensor('bool', Uint8Array.of(1), [1]),
+        ...cross,
+      };
+      for (const name of pastNames) if (name.includes('.decoder.')) next[name] = out[name.replace('past_key_values', 'present')]!;
+      out = await decoder.run(next);
+    }
+    const cachedMs = performance.now() - started;
+    return {
+      encoderMs,
+      firstStepMs,
+      cachedStepMs: cachedMs / Math.max(1, tokens - 1),
+      decoderMsPerToken: (firstStepMs + cachedMs) / tokens,
+      totalMs: encoderMs + firstStepMs + cachedMs,
+    };
+  }
+}
+
+/** As a worker thread (workerData: BareInput): answers `{ tokens }` messages with a BareNote each. */
+if (parentPort && (workerData as { bareLoop?: boolean } | undefined)?.bareLoop) {
+  const port = parentPort;
+  const loop = await BareLoop.load(workerData as BareInput);
+  port.postMessage({ ready: true });
+  port.on('message', async ({ tokens }: { tokens: number }) => port.postMessage(await loop.note(tokens)));
+}

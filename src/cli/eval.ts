@@ -1,0 +1,117 @@
+// npm run eval -- --dataset <dir> [--configs greedy,fallback,beam] [--language en] [--limit N]
+// Accuracy of the configured model on a folder of recordings with reference transcripts: WER and
+// CER after Whisper's English normaliser, with the RTF each decoding configuration costs.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { countErrors, errorRate, type ErrorCount } from '../asr/error-rate.js';
+import type { AsrPool } from '../asr/pool.js';
+import type { DecodingOptions } from '../asr/protocol.js';
+import { EnglishTextNormalizer } from '../asr/text-normalizer.js';
+import { cutRepetitionLoops } from '../asr/transcript-cleanup.js';
+import { decodeToPcm } from '../audio/ffmpeg.js';
+import { ConfigError } from '../config.js';
+import { inferenceRtf } from '../jobs/rtf.js';
+import { startLocalPool } from './local-pool.js';
+
+const CONFIGURATIONS: Record<string, DecodingOptions> = {
+  greedy: { beamSize: 1, temperatureFallback: false, conditionOnPreviousText: false },
+  fallback: { beamSize: 1, temperatureFallback: true, conditionOnPreviousText: false },
+  beam: { beamSize: 5, temperatureFallback: true, conditionOnPreviousText: false },
+  conditioned: { beamSize: 1, temperatureFallback: true, conditionOnPreviousText: true },
+};
+const AUDIO = /\.(ogg|oga|opus|mp3|m4a|wav|flac|webm)$/i;
+
+const usage = `Usage: npm run eval -- --dataset <dir> [--configs ${Object.keys(CONFIGURATIONS).join(',')}] [--language en] [--limit N]
+A dataset is a flat folder of name.<audio> + name.txt, or LibriSpeech's layout (<speaker>/<chapter>/*.trans.txt
+beside the .flac files). Uses WHISPER_MODEL, MODELS_DIR, ASR_WORKERS, ASR_THREADS like the bot.`;
+
+interface Item {
+  audio: string;
+  reference: string;
+}
+
+/** LibriSpeech when it has *.trans.txt files ("ID text" lines, ID.flac beside them); else name.ext + name.txt. */
+export function readDataset(dir: string): Item[] {
+  const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((f) => path.join(dir, f)).sort();
+  const transcripts = files.filter((f) => f.endsWith('.trans.txt'));
+  if (transcripts.length > 0) {
+    return transcripts.flatMap((file) =>
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((line) => line.trim())
+        .map((line) => {
+          const [id, ...words] = line.trim().split(' ');
+          return { audio: path.join(path.dirname(file), `${id}.flac`), reference: words.join(' ') };
+        }),
+    );
+  }
+  return files
+    .filter((f) => AUDIO.test(f))
+    .map((audio) => ({ audio, text: audio.replace(AUDIO, '.txt') }))
+    .filter(({ text }) => existsSync(text))
+    .map(({ audio, text }) => ({ audio, reference: readFileSync(text, 'utf8').trim() }));
+}
+
+const { values } = parseArgs({
+  options: {
+    dataset: { type: 'string' },
+    configs: { type: 'string', default: 'greedy,fallback,beam' },
+    language: { type: 'string', default: 'en' },
+    limit: { type: 'string' },
+    help: { type: 'boolean' },
+  },
+});
+if (values.help || !values.dataset) {
+  console.error(usage);
+  process.exit(values.help ? 0 : 2);
+}
+const configs = values.configs.split(',');
+for (const name of configs) {
+  if (!CONFIGURATIONS[name]) {
+    console.error(`--configs: unknown "${name}"\n\n${usage}`);
+    process.exit(2);
+  }
+}
+
+let pool: AsrPool | undefined;
+try {
+  const items = readDataset(values.dataset).slice(0, values.limit ? Number(values.limit) : undefined);
+  if (items.length === 0) throw new Error(`${values.dataset}: no audio file with a reference transcript`);
+  const { config, ffmpegPath, pool: local } = await startLocalPool((created) => (pool = created));
+  const spellingFile = path.join(config.modelsDir, config.modelId, 'normalizer.json');
+  if (!existsSync(spellingFile)) throw new Error(`${spellingFile} is missing: the model ships Whisper's English spelling map there`);
+  const normalizer = new EnglishTextNormalizer(JSON.parse(readFileSync(spellingFile, 'utf8')) as Record<string, string>);
+  console.error(`${config.modelId}: ${items.length} file(s), ${config.asrWorkers} worker(s) × ${config.asrThreads} thread(s)`);
+
+  const rows: string[] = [];
+  for (const name of configs) {
+    const words: ErrorCount[] = [];
+    const characters: ErrorCount[] = [];
+    let audioSeconds = 0;
+    let inferenceMs = 0;
+    let fallbacks = 0;
+    await Promise.all(
+      items.map(async (item) => {
+        const audio = await decodeToPcm(item.audio, { ffmpegPath, maxSeconds: config.maxAudioSeconds });
+        const { result } = await local.transcribe(audio.samples, { language: values.language, task: 'transcribe', timestamps: false, decoding: CONFIGURATIONS[name] });
+        const errors = countErrors(normalizer.normalize(item.reference), normalizer.normalize(cutRepetitionLoops(result.text).text));
+        words.push(errors.words);
+        characters.push(errors.characters);
+        audioSeconds += audio.seconds;
+        inferenceMs += result.inferenceMs;
+        fallbacks += result.fallbacks;
+      }),
+    );
+    const percent = (rate: number) => `${(rate * 100).toFixed(1)}%`;
+    const rtf = inferenceRtf(inferenceMs, audioSeconds).toFixed(3);
+    rows.push(`| ${name} | ${items.length} | ${percent(errorRate(words))} | ${percent(errorRate(characters))} | ${rtf} | ${fallbacks} |`);
+    console.error(`${name}: done`);
+  }
+  await local.close();
+  console.log(['| configuration | files | WER | CER | RTF | fallbacks |', '|---|---|---|---|---|---|', ...rows].join('\n'));
+} catch (error) {
+  await pool?.close();
+  console.error(error instanceof ConfigError ? `invalid configuration: ${error.message}` : (error as Error).message);
+  process.exit(1);
+}
