@@ -2,7 +2,7 @@
 // thread of its own scores each note's frames (~0.3 ms per 32-ms frame on one core); segments and
 // windows are planned here from the probabilities, by the pure modules.
 import { Worker } from 'node:worker_threads';
-import { JobError } from '../jobs/errors.js';
+import { AsrError } from './errors.js';
 import { speechSamples, speechSegments, VAD_FRAME_SAMPLES, type VadOptions } from './vad-segments.js';
 import { planSpeechWindows, type SpeechPlan, type SpeechStage } from './window-plan.js';
 
@@ -78,7 +78,7 @@ export class SileroVadStage implements SpeechStage {
   }
 
   private async analyse(samples: Float32Array): Promise<SpeechPlan> {
-    if (this.closed) throw new JobError('asr_failed', 'the VAD stage is closed');
+    if (this.closed) throw new AsrError('failed', 'the VAD stage is closed');
     const started = performance.now();
     const probabilities = new Float32Array(Math.ceil(samples.length / VAD_FRAME_SAMPLES));
     for (let offset = 0; offset < samples.length; offset += CHUNK_SAMPLES) {
@@ -127,7 +127,7 @@ export class SileroVadStage implements SpeechStage {
           const { resolve: done, reject: fail } = this.pending;
           this.pending = undefined;
           if (message.type === 'scored') done(message);
-          else fail(new JobError('asr_failed', `VAD worker: ${message.message}`));
+          else fail(new AsrError('failed', `VAD worker: ${message.message}`));
         }
       });
       worker.on('error', (error) => {
@@ -137,7 +137,7 @@ export class SileroVadStage implements SpeechStage {
         this.worker = undefined;
         const detail = lastError ? `${lastError.name}: ${lastError.message}` : `exit code ${code}`;
         if (!ready) reject(new Error(`the VAD worker exited before loading: ${detail}`));
-        this.pending?.reject(new JobError('asr_failed', `the VAD worker died: ${detail}`));
+        this.pending?.reject(new AsrError('failed', `the VAD worker died: ${detail}`));
         this.pending = undefined;
       });
     });
