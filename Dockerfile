@@ -31,7 +31,7 @@ RUN npm prune --omit=dev --no-audit --no-fund \
 FROM node:20-bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini ca-certificates \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 COPY --from=ffmpeg /opt/ffmpeg/ /usr/local/
 ENV NODE_ENV=production \
     DATA_DIR=/app/data \
@@ -43,7 +43,8 @@ COPY --from=runtime-modules /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY deploy/docker/entrypoint.sh /usr/local/bin/voicebot-entrypoint
-RUN mkdir -p /app/data /app/models && chown node:node /app/data /app/models
+RUN chmod 755 /usr/local/bin/voicebot-entrypoint \
+ && mkdir -p /app/data /app/models && chown node:node /app/data /app/models
 
 # Optional: bake a model into the image (e.g. --build-arg PREPULL_MODEL=base) so the first start
 # needs no network. A bind mount over /app/models hides it: see README, Deployment. Downloaded as
