@@ -10,11 +10,13 @@ COPY deploy/docker/build-ffmpeg.sh /usr/local/bin/
 RUN build-ffmpeg.sh /opt/ffmpeg
 
 # All dependencies, installed once. The build tools are for native modules whose prebuilt binary
-# cannot be downloaded (better-sqlite3 then compiles from source).
+# cannot be downloaded (better-sqlite3 then compiles from source), against the headers of the
+# image's own Node (node-gyp would otherwise download them too).
 FROM node:20-bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
+ENV npm_config_nodedir=/usr/local
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 RUN npm ci --no-audit --no-fund

@@ -53,6 +53,8 @@ describe('Dockerfile', () => {
     const installing = stages.find((s) => /npm ci\b/.test(s.body))!;
     // better-sqlite3 compiles from source when its prebuilt binary cannot be downloaded.
     expect(installing.body).toMatch(/apt-get install[^\n]*python3 make g\+\+[\s\S]*npm ci/);
+    // ...against the image's own Node headers: node-gyp would download them from nodejs.org.
+    expect(installing.body).toMatch(/ENV npm_config_nodedir=\/usr\/local[\s\S]*npm ci/);
     const runtime = stage('runtime');
     expect(runtime.base).toMatch(/^node:20-bookworm-slim$/);
     const from = /COPY --from=(\S+) \/app\/node_modules/.exec(runtime.body)![1]!;
