@@ -313,6 +313,7 @@ describe("the runtime image's node_modules (deploy/docker/runtime-modules.mjs)",
         'node_modules/onnxruntime-node/bin/napi-v6/darwin/arm64/libonnxruntime.dylib',
         'node_modules/onnxruntime-node/dist/index.js',
         'node_modules/onnxruntime-web/dist/ort.wasm',
+        'node_modules/onnxruntime-web/node_modules/onnxruntime-common/dist/index.js',
         'node_modules/better-sqlite3/build/Release/better_sqlite3.node',
         'node_modules/better-sqlite3/build/Release/obj.target/sqlite3.o',
         'node_modules/better-sqlite3/deps/sqlite3/sqlite3.c',
@@ -325,7 +326,7 @@ describe("the runtime image's node_modules (deploy/docker/runtime-modules.mjs)",
         mkdirSync(path.dirname(path.join(app, f)), { recursive: true });
         writeFileSync(path.join(app, f), f);
       }
-      const packages = ['grammy', 'onnxruntime-node', 'onnxruntime-web', 'better-sqlite3', 'a', 'a/node_modules/b'].map((p) => [`node_modules/${p}`, {}]);
+      const packages = ['grammy', 'onnxruntime-node', 'onnxruntime-web', 'onnxruntime-web/node_modules/onnxruntime-common', 'better-sqlite3', 'a', 'a/node_modules/b'].map((p) => [`node_modules/${p}`, {}]);
       writeFileSync(
         path.join(app, 'package-lock.json'),
         JSON.stringify({ lockfileVersion: 3, packages: { '': {}, ...Object.fromEntries(packages), 'node_modules/typescript': { dev: true } } }),

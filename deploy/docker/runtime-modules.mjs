@@ -46,6 +46,9 @@ function unusedInside(name, dir, platform) {
         ...entries(path.join(dir, 'build')).filter((e) => e !== 'Release').map((e) => path.join('build', e)),
         ...entries(path.join(dir, 'build', 'Release')).filter((e) => e !== 'better_sqlite3.node').map((e) => path.join('build', 'Release', e)),
       ];
+    case 'protobufjs':
+      // protobufjs 6 ships its pbjs/pbts code generators with their own dependencies (~20 MB).
+      return ['cli'];
     case 'fluent-ffmpeg':
       return ['coverage']; // a test-coverage report published with the package
     default:
@@ -80,6 +83,7 @@ function plan(appDir, platform) {
     const dir = path.join(appDir, key);
     // "" is the app itself; a missing folder is an optional package for another platform.
     if (!key.startsWith('node_modules/') || !exists(dir)) continue;
+    if (remove.some((removed) => key.startsWith(`${removed}/`))) continue; // inside a removed package
     const name = key.slice(key.lastIndexOf('node_modules/') + 'node_modules/'.length);
     if (entry.dev || neverLoaded(name)) {
       remove.push(key);
