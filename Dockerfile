@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# voicebot: Node 20 on Debian slim. The runtime stage adds ~160 MB to node:20-bookworm-slim: the
+# voicebot: Node 20 on Debian slim. The runtime stage adds ~145 MB to node:20-bookworm-slim: the
 # production node_modules for this platform only, a 2 MB ffmpeg built for the bot, tini.
 # Build it with `--target runtime` (docker-compose.prod.yml does): the last stage is the benchmark's.
 
