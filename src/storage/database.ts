@@ -24,7 +24,8 @@ const MIGRATIONS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migr
 
 function describe(error: unknown): string {
   const e = error as NodeJS.ErrnoException;
-  return e.code ? `${e.code}: ${e.message}` : String(e.message ?? e);
+  // fs errors already start with their code ("EACCES: permission denied, ..."); SQLite's do not.
+  return e.code && !String(e.message).startsWith(e.code) ? `${e.code}: ${e.message}` : String(e.message ?? e);
 }
 
 export function openDatabase(file: string): Db {
