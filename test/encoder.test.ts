@@ -217,7 +217,8 @@ describe('encoder rewrites on the synthetic presets', () => {
 });
 
 describe('the runner with rewritten encoders', () => {
-  const request: TranscribeRequest = { language: 'en', task: 'transcribe', timestamps: false, fixedTokensPerSecond: 1 };
+  // Greedy only: a fallback samples at temperatures above 0, and random weights fall back every time.
+  const request: TranscribeRequest = { language: 'en', task: 'transcribe', timestamps: false, fixedTokensPerSecond: 1, decoding: { temperatureFallback: false } };
   const audio = (seconds: number) => Float32Array.from({ length: seconds * 16000 }, (_, i) => 0.3 * Math.sin(i / 9) * Math.sin(i / 5000));
   const full: WindowSettings = { mode: 'full', minSeconds: 8, marginSeconds: 1.5 };
 
