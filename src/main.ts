@@ -16,12 +16,14 @@ import { Dispatcher } from './jobs/dispatcher.js';
 import { JobStats } from './jobs/job-stats.js';
 import { JobStore } from './jobs/job-store.js';
 import { JobPipeline } from './jobs/pipeline.js';
+import { Retention } from './jobs/retention.js';
 import { startHttpServer } from './metrics/http-server.js';
 import { createLogger } from './metrics/logger.js';
 import { availableMemoryMb, memoryLimitMb, swapUsedMb, vcpus } from './metrics/machine.js';
 import { Metrics } from './metrics/metrics.js';
 import { isWritable, openDatabase, StorageError, type Db } from './storage/database.js';
 import { LifecycleLog } from './storage/lifecycle.js';
+import { Shutdown } from './shutdown.js';
 
 const WEBHOOK_PATH = '/telegram/webhook';
 const VERSION = process.env.npm_package_version ?? '0.1.0';
@@ -79,6 +81,8 @@ log.info(
     memoryLimitMb: memoryLimitMb(),
     database: config.databasePath,
     mode: config.webhookUrl ? 'webhook' : 'long polling',
+    maxAudioSeconds: config.maxAudioSeconds,
+    maxAudioReason: config.maxAudioReason,
   },
   'starting',
 );
@@ -100,6 +104,7 @@ pool.on('worker_ready', ({ workerId, loadMs }) => {
 });
 pool.on('worker_exit', (exit) => {
   metrics.workerRestarts.inc({ reason: exit.reason });
+  if (exit.reason === 'timed_out') metrics.deadlinesExceeded.inc({ stage: 'transcribe' });
   lifecycle.record('worker_exit', exit);
   if (exit.reason === 'recycled') log.info(exit, 'ASR worker recycled');
   else log.error(exit, exit.reason === 'out_of_memory' ? 'ASR worker ran out of memory' : 'ASR worker died');
@@ -166,7 +171,8 @@ const dispatcher = new Dispatcher({
   store,
   concurrency: config.asrWorkers,
   leaseMs: config.jobLeaseSeconds * 1000,
-  run: (job) => pipeline.run(job),
+  run: (job, stopping) => pipeline.run(job, stopping),
+  workersReady: () => pool.readyWorkers > 0,
   memoryAllowsMore: () => availableMemoryMb() >= config.memoryMinAvailableMb,
   onQueueDepth: (depth) => metrics.queueDepth.set(depth),
   log,
@@ -189,6 +195,7 @@ installHandlers(bot, {
   metrics,
   log,
   storeTranscripts: config.storeTranscripts,
+  retention: { transcriptDays: config.transcriptRetentionDays, jobDays: config.jobRetentionDays },
   extra: [
     statsCommand({
       adminIds: config.adminIds,
@@ -210,16 +217,39 @@ installHandlers(bot, {
   ],
 });
 
-const prune = setInterval(() => store.pruneSeenUpdates(Date.now() - 7 * 86_400_000), 3_600_000).unref();
+const retention = new Retention({ store, transcriptRetentionDays: config.transcriptRetentionDays, jobRetentionDays: config.jobRetentionDays, metrics, log });
+retention.start();
 dispatcher.start();
 
 let runner: RunnerHandle | undefined;
-let stopping = false;
-process.once('SIGTERM', () => void shutdown('SIGTERM'));
-process.once('SIGINT', () => void shutdown('SIGINT'));
+const shutdown = new Shutdown({
+  stopIntake: async () => {
+    if (runner?.isRunning()) await runner.stop();
+    webhookHandler = undefined;
+  },
+  dispatcher,
+  pool,
+  http,
+  retention,
+  store,
+  lifecycle,
+  db,
+  log,
+  graceMs: config.shutdownGraceSeconds * 1000,
+});
+shutdown.onSignals();
+pool.on('worker_ready', () => dispatcher.poke());
+pool.on('unavailable', ({ failuresInARow, lastError }) => {
+  metrics.asrUnavailable.inc();
+  log.fatal(
+    { failuresInARow, lastError, queued: store.pendingCount() },
+    'no ASR worker can load the model: exiting so the supervisor restarts a clean process (queued jobs stay queued)',
+  );
+  void shutdown.run('asr_unavailable', 1);
+});
 
 async function connectTelegram(): Promise<void> {
-  for (let attempt = 1, delay = 1_000; !stopping; attempt++, delay = Math.min(delay * 2, 60_000)) {
+  for (let attempt = 1, delay = 1_000; !shutdown.stopping; attempt++, delay = Math.min(delay * 2, 60_000)) {
     try {
       await bot.init();
       log.info({ username: bot.botInfo.username, apiRoot: config.telegramApiRoot }, 'connected to Telegram');
@@ -233,7 +263,7 @@ async function connectTelegram(): Promise<void> {
 }
 
 await connectTelegram();
-if (!stopping) {
+if (!shutdown.stopping) {
   if (config.webhookUrl) {
     webhookHandler = webhookCallback(bot, 'http', { secretToken: config.webhookSecret, onTimeout: 'return' });
     await bot.api.setWebhook(`${config.webhookUrl.replace(/\/+$/, '')}${WEBHOOK_PATH}`, {
@@ -246,20 +276,4 @@ if (!stopping) {
     runner = run(bot, { runner: { fetch: { allowed_updates: ['message'] } } });
     log.info('long polling');
   }
-}
-
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal, inFlight: dispatcher.active }, 'stopping: no new updates, finishing jobs in flight');
-  clearInterval(prune);
-  if (runner?.isRunning()) await runner.stop();
-  webhookHandler = undefined;
-  const left = await dispatcher.drain(config.shutdownGraceSeconds * 1000);
-  await pool.close();
-  await http.close();
-  lifecycle.record('stop', { signal, leftForNextStart: left, queued: store.pendingCount() });
-  log.info({ leftForNextStart: left, pending: store.pendingCount() }, 'stopped');
-  db.$client.close();
-  process.exit(0);
 }

@@ -123,7 +123,7 @@ describe('a worker killed mid-job, in the real wiring', () => {
     const attachmentErrors: Error[] = [];
     const channel = new TelegramChannel({ api: createBot(TEST_TOKEN, api.apiRoot).api, store, token: TEST_TOKEN, apiRoot: api.apiRoot, onAttachmentError: (_job, e) => attachmentErrors.push(e) });
     const pipeline = new JobPipeline({ store, channel, pool, metrics: new Metrics(), log, ffmpegPath: 'ffmpeg', modelId: TEST_MODEL_ID, maxAudioSeconds: 600, maxFileMb: 20, storeTranscripts: true });
-    const dispatcher = new Dispatcher({ store, concurrency: 1, leaseMs: 30_000, run: (job) => pipeline.run(job), memoryAllowsMore: () => true, onQueueDepth: () => {}, log });
+    const dispatcher = new Dispatcher({ store, concurrency: 1, leaseMs: 30_000, run: (job) => pipeline.run(job), workersReady: () => pool.readyWorkers > 0, memoryAllowsMore: () => true, onQueueDepth: () => {}, log });
 
     const file = api.addFile(speechOgg('A worker dies while this note is transcribed.', 25));
     const job = store.insert({ chatId: 1, chatType: 'private', messageId: 77, userId: 1, fileId: file.file_id, fileUniqueId: file.file_unique_id, mediaKind: 'voice', createdAt: Date.now() - 10_000 })!;

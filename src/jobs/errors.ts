@@ -12,6 +12,10 @@ export const JOB_ERROR_CODES = [
   /** The audio killed two workers in a row: retrying it would only kill more. */
   'asr_crashed',
   'reply_failed',
+  /** ffmpeg or a worker passed the deadline its audio length allows, on every try. */
+  'timed_out',
+  /** Every attempt ended with the process gone (OOM kill, SIGKILL): another would only do it again. */
+  'too_many_attempts',
   'stale',
   'queue_full',
   'rate_limited',

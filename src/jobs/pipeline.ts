@@ -45,13 +45,17 @@ export interface PipelineDeps {
   storeTranscripts: boolean;
 }
 
-/** A job gets this many attempts at retryable failures (download, worker, reply) before it fails. */
-const MAX_ATTEMPTS = 3;
+/**
+ * A job gets this many attempts before it fails: retryable failures (download, worker, reply), and
+ * claims that never came back because the process died (every claim counts one).
+ */
+export const MAX_ATTEMPTS = 3;
 
 export class JobPipeline {
   constructor(private readonly deps: PipelineDeps) {}
 
-  async run(job: Job): Promise<void> {
+  /** `stopping` aborts when a shutdown cut the job off: it is back in the queue, and the user is told nothing. */
+  async run(job: Job, stopping: AbortSignal = new AbortController().signal): Promise<void> {
     const { store, channel, metrics } = this.deps;
     const log = this.deps.log.child({ requestId: `job-${job.id}`, jobId: job.id });
     const memory = new MemoryTracker();
@@ -61,6 +65,9 @@ export class JobPipeline {
     };
     let file: string | undefined;
     try {
+      if (job.attempts > MAX_ATTEMPTS) {
+        throw new JobError('too_many_attempts', `claimed ${job.attempts} times; the earlier ${job.attempts - 1} never finished (the process died)`);
+      }
       await channel.working(job).catch((error: Error) => {
         throw new JobError('reply_failed', `showing progress failed: ${error.message}`);
       });
@@ -70,14 +77,21 @@ export class JobPipeline {
       outcome.downloadMs = performance.now() - started;
 
       started = performance.now();
-      const audio = await decodeToPcm(file, { ffmpegPath: this.deps.ffmpegPath, maxSeconds: this.deps.maxAudioSeconds });
+      const decode = (path: string) =>
+        decodeToPcm(path, { ffmpegPath: this.deps.ffmpegPath, maxSeconds: this.deps.maxAudioSeconds, expectedSeconds: job.claimedSeconds ?? undefined }).catch((error: unknown) => {
+          if (error instanceof JobError && error.code === 'timed_out') metrics.deadlinesExceeded.inc({ stage: 'decode' });
+          throw error;
+        });
+      const audio = await decode(file);
+      const decoded = file;
       outcome.decodeMs = performance.now() - started;
       outcome.audioSeconds = audio.seconds;
 
       if (!hasSpeech(audio.samples, SAMPLE_RATE)) throw new JobError('no_speech', `no voiced frames in ${audio.seconds.toFixed(1)} s`);
 
+      // The samples move to the worker; a retry on a fresh worker decodes the file again.
       const { result, workerId, threads } = await this.deps.pool.transcribe(
-        audio.samples,
+        { samples: audio.samples, reload: () => decode(decoded).then((again) => again.samples) },
         { language: job.requestedLanguage, task: job.task, timestamps: job.timestamps },
         (done, total) => void channel.progress(job, done, total).catch((error: Error) => log.warn({ err: error }, 'progress update failed')),
       );
@@ -110,6 +124,10 @@ export class JobPipeline {
       }
       this.finish(job, 'done', { ...outcome, ...memory.stop(), transcript: this.deps.storeTranscripts ? cleaned.text : null }, log);
     } catch (error) {
+      if (stopping.aborted) {
+        log.info({ err: error, attempt: job.attempts }, 'job cut off by the shutdown: it resumes at the next start');
+        return;
+      }
       const failure = asJobError(error, 'asr_failed');
       const report = memory.stop();
       if (failure.retryable && job.attempts < MAX_ATTEMPTS) {

@@ -67,6 +67,23 @@ export class Metrics {
     labelNames: ['where'] as const,
     registers: [this.registry],
   });
+  readonly deadlinesExceeded = new Counter({
+    name: 'voicebot_deadlines_exceeded_total',
+    help: 'ffmpeg runs (decode) and worker tasks (transcribe) stopped for passing the deadline their audio length allows',
+    labelNames: ['stage'] as const,
+    registers: [this.registry],
+  });
+  readonly asrUnavailable = new Counter({
+    name: 'voicebot_asr_unavailable_total',
+    help: 'Times no ASR worker could load after repeated tries (the bot then exits for a clean restart)',
+    registers: [this.registry],
+  });
+  readonly retentionPruned = new Counter({
+    name: 'voicebot_retention_pruned_total',
+    help: 'Transcripts cleared and job rows deleted by the retention settings',
+    labelNames: ['what'] as const,
+    registers: [this.registry],
+  });
   readonly cacheHits = new Counter({ name: 'voicebot_cache_hits_total', help: 'Voice notes answered from a stored transcript', registers: [this.registry] });
 
   constructor() {
