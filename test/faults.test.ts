@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AsrPool } from '../src/asr/pool.js';
 import { createBot } from '../src/bot/bot.js';
 import { TelegramChannel } from '../src/bot/telegram-channel.js';
@@ -16,18 +16,10 @@ import { Metrics } from '../src/metrics/metrics.js';
 import { openDatabase } from '../src/storage/database.js';
 import { speechOgg } from './support/audio.js';
 import { FakeBotApi, TEST_TOKEN } from './support/fake-bot-api.js';
-import { Harness } from './support/harness.js';
+import { harnessPerTest } from './support/harness.js';
 import { cachedModelsRoot, TEST_MODEL_ID } from './support/test-model.js';
 
-const harnesses: Harness[] = [];
-async function harness(env: Record<string, string> = {}): Promise<Harness> {
-  const h = await Harness.create(env);
-  harnesses.push(h);
-  return h;
-}
-afterEach(async () => {
-  await Promise.all(harnesses.splice(0).map((h) => h.stop()));
-});
+const harness = harnessPerTest();
 
 function rssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
