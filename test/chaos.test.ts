@@ -163,8 +163,10 @@ describe('chaos', () => {
     }
     await sending;
 
-    for (const n of notes) await h.waitForAnswer(n.chatId, n.messageId, 600_000);
-    await h.waitForEmptyQueue(120_000);
+    // Figures are printed even when this times out: a lost note is a finding, not a hang.
+    await h.api
+      .waitFor(() => notes.every((n) => h.answerTo(n.chatId, n.messageId)) && h.query("SELECT id FROM jobs WHERE status IN ('queued', 'processing')").length === 0, 1_200_000, 'every note answered and an empty queue')
+      .catch((error: Error) => console.log(error.message));
     // A doubled answer would show up after the queue is empty too: give it a moment.
     await new Promise((resolve) => setTimeout(resolve, 2_000));
 
@@ -186,5 +188,5 @@ describe('chaos', () => {
     expect(doubled).toEqual([]);
     expect(once).toBe(200);
     expect(errors).toBe(0);
-  }, 900_000);
+  }, 1_800_000);
 });

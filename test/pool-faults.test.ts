@@ -151,8 +151,17 @@ describe('a worker killed mid-job, over and over, in the real wiring', () => {
     await api.start();
     const db = openDatabase(path.join(work, 'killed-workers.sqlite'));
     const store = new JobStore(db);
-    const workers: Worker[] = [];
-    const pool = await startPool({ onSpawn: (w) => workers.push(w) });
+    // Which worker each task went to, in order: the test kills the one holding the note.
+    const dispatched: { worker: Worker; workerId: number }[] = [];
+    const onSpawn = (worker: Worker, workerId: number) => {
+      const post = worker.postMessage.bind(worker);
+      worker.postMessage = (...args: Parameters<Worker['postMessage']>) => {
+        dispatched.push({ worker, workerId });
+        post(...args);
+      };
+    };
+    // Two workers, one job at a time: the retry runs on the idle one while the dead one is replaced.
+    const pool = await startPool({ size: 2, onSpawn });
     const exits: WorkerExitReason[] = [];
     pool.on('worker_exit', (e) => exits.push(e.reason));
     const log = pino({ level: 'silent' });
@@ -164,20 +173,23 @@ describe('a worker killed mid-job, over and over, in the real wiring', () => {
       const file = api.addFile(clip);
       return store.insert({ chatId: 1, chatType: 'private', messageId: 100 + i, userId: 1, fileId: file.file_id, fileUniqueId: file.file_unique_id, mediaKind: 'voice', claimedSeconds: 1, createdAt: Date.now() - 10_000 })!;
     });
+    const killed: number[] = [];
     const started = performance.now();
     try {
       dispatcher.start();
       for (const [i, note] of notes.entries()) {
-        await api.waitFor(() => pool.busyWorkers === 1 && store.get(note.id)?.status === 'processing', 60_000, `note ${i} to reach a worker`);
-        await workers.at(-1)!.terminate();
+        // Note i's first task is the (2i+1)-th dispatch: its retry is the (2i+2)-th.
+        await api.waitFor(() => dispatched.length === 2 * i + 1, 60_000, `note ${i} to reach a worker`);
+        const { worker, workerId } = dispatched[2 * i]!;
+        killed.push(workerId);
+        await worker.terminate();
         await api.waitFor(() => store.get(note.id)?.status === 'done', 60_000, `note ${i} to finish`);
-        if (process.env.DEBUG_KILLS) console.error(`note ${i} done at ${Math.round(performance.now() - started)} ms`);
       }
       const answered = notes.filter((n) => api.repliesTo(1, n.messageId).length === 1 && /language/.test(api.repliesTo(1, n.messageId)[0]!.text));
       console.log(`worker killed mid-job ${exits.filter((e) => e === 'crashed').length} times: ${answered.length} of 20 notes answered, each once (${Math.round((performance.now() - started) / 1000)} s)`);
       expect(exits.filter((e) => e === 'crashed')).toHaveLength(20);
       expect(answered).toHaveLength(20);
-      for (const n of notes) expect(store.get(n.id)!.workerId).toBeGreaterThan(1);
+      for (const [i, n] of notes.entries()) expect(store.get(n.id)!.workerId).not.toBe(killed[i]);
     } finally {
       await dispatcher.drain(1_000);
       await pool.close();
