@@ -105,7 +105,7 @@ describe('the ASR pool', () => {
     expect(result.text.length).toBeGreaterThan(0);
     expect(workerId).toBe(2);
     expect(reloads).toBe(1);
-  });
+  }, 300_000);
 
   it('replaces a worker that passes its task deadline, like a crashed one, and fails the task after a second time', async () => {
     const exits: WorkerExitReason[] = [];
@@ -120,7 +120,7 @@ describe('the ASR pool', () => {
     deadlineMs = 120_000;
     await new Promise<void>((resolve) => pool.once('worker_ready', () => resolve()));
     expect((await pool.transcribe(samples, request)).result.text.length).toBeGreaterThan(0);
-  });
+  }, 300_000);
 
   it('respawns a worker that cannot load, with backoff; says so when none can; recovers when the model is back', async () => {
     const modelsDir = path.join(work, 'models');
@@ -142,7 +142,7 @@ describe('the ASR pool', () => {
 
     renameSync(`${modelDir}.gone`, modelDir);
     expect((await waiting).result.text.length).toBeGreaterThan(0);
-  });
+  }, 300_000);
 });
 
 describe('a worker killed mid-job, over and over, in the real wiring', () => {
