@@ -11,6 +11,7 @@ import { Intake } from './bot/intake.js';
 import { SettingsStore } from './bot/settings-store.js';
 import { statsCommand } from './bot/stats-command.js';
 import { TelegramChannel } from './bot/telegram-channel.js';
+import { UpdateInbox } from './bot/update-inbox.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { Dispatcher } from './jobs/dispatcher.js';
 import { JobStats } from './jobs/job-stats.js';
@@ -145,6 +146,8 @@ try {
 const store = new JobStore(db);
 const settings = new SettingsStore(db);
 const bot = createBot(config.botToken, config.telegramApiRoot);
+const inbox = new UpdateInbox(db);
+bot.api.config.use(inbox.recorder());
 const channel = new TelegramChannel({
   api: bot.api,
   store,
@@ -189,7 +192,7 @@ const intake = new Intake({
 });
 const jobStats = new JobStats(db);
 installHandlers(bot, {
-  store,
+  inbox,
   settings,
   intake,
   metrics,
@@ -263,6 +266,9 @@ async function connectTelegram(): Promise<void> {
 }
 
 await connectTelegram();
+const replayed = inbox.unhandled();
+if (replayed.length > 0) log.warn({ updates: replayed.length }, 'handling updates the previous run received but did not finish');
+for (const update of replayed) await bot.handleUpdate(update);
 if (!shutdown.stopping) {
   if (config.webhookUrl) {
     webhookHandler = webhookCallback(bot, 'http', { secretToken: config.webhookSecret, onTimeout: 'return' });

@@ -12,12 +12,6 @@ export type JobOutcome = Partial<Omit<Job, 'id' | 'status' | 'chatId' | 'message
 export class JobStore {
   constructor(private readonly db: Db) {}
 
-  /** False when this update was handled before (long polling redelivers after a crash). */
-  markUpdateSeen(updateId: number, now = Date.now()): boolean {
-    const inserted = this.db.insert(seenUpdates).values({ updateId, seenAt: now }).onConflictDoNothing().run();
-    return inserted.changes === 1;
-  }
-
   pruneSeenUpdates(olderThan: number): number {
     return this.db.delete(seenUpdates).where(lt(seenUpdates.seenAt, olderThan)).run().changes;
   }

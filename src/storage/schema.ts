@@ -81,6 +81,13 @@ export const seenUpdates = sqliteTable(
   (t) => [index('seen_updates_seen').on(t.seenAt)],
 );
 
+/** Updates received and not yet handled: a process killed mid-batch replays them at the next start. */
+export const inboxUpdates = sqliteTable('inbox_updates', {
+  updateId: integer('update_id').primaryKey(),
+  payload: text('payload').notNull(),
+  receivedAt: integer('received_at').notNull(),
+});
+
 export const userSettings = sqliteTable('user_settings', {
   userId: integer('user_id').primaryKey(),
   /** null: detect the language of each note. */
