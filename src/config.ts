@@ -2,11 +2,12 @@
 import path from 'node:path';
 import { MODEL_CATALOG } from './asr/catalog.js';
 import type { CalibrationRead } from './asr/calibration.js';
-import { chooseModel, defaultPoolShape, type MachineFacts, type PoolShape } from './asr/model-choice.js';
+import { budgetMb, chooseModel, defaultPoolShape, requiredMb, type MachineFacts, type PoolShape } from './asr/model-choice.js';
 import { SPEED_SAMPLES } from './asr/speed-table.js';
 import { WINDOW_DEFAULTS, type WindowMode } from './asr/encoder-window.js';
 import type { DecodingOptions, EncoderSettings } from './asr/protocol.js';
 import { DEFAULT_VAD_OPTIONS, type VadOptions } from './asr/vad-segments.js';
+import { audioLimit } from './audio/audio-budget.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -53,6 +54,8 @@ export interface Config {
   /** Silero VAD's settings; null with VAD=off (the RMS gate and fixed 30-s windows). */
   vad: VadOptions | null;
   maxAudioSeconds: number;
+  /** Why MAX_AUDIO_SECONDS is what it is: the memory budget may cap what the operator asked for. */
+  maxAudioReason: string;
   maxFileMb: number;
   httpPort: number;
   logLevel: LogLevel;
@@ -69,6 +72,10 @@ export interface Config {
   rtfBudget: number;
   /** Database backups kept in $DATA_DIR/backups by `npm run db:backup`. */
   backupKeep: number;
+  /** Finished jobs' transcripts are cleared after this many days. */
+  transcriptRetentionDays: number;
+  /** Finished job rows are deleted after this many days. */
+  jobRetentionDays: number;
   webhookUrl?: string;
   webhookSecret?: string;
 }
@@ -153,6 +160,24 @@ class EnvReader {
 }
 
 const HUB_ID = /^[\w.-]+\/[\w.-]+$/;
+
+/** MAX_AUDIO_SECONDS as asked, capped by what the memory beside a catalogued model's workers holds. */
+function resolveMaxAudio(r: EnvReader, machine: MachineFacts, modelId: string, workers: number): { maxAudioSeconds: number; maxAudioReason: string } {
+  const requested = r.integer('MAX_AUDIO_SECONDS', 600, 1, 24 * 3600);
+  const model = MODEL_CATALOG.find((m) => m.hubId === modelId);
+  if (!model) return { maxAudioSeconds: requested, maxAudioReason: `MAX_AUDIO_SECONDS=${requested}, not capped: ${modelId} is not in the catalog, so its memory per worker is unknown` };
+  const limit = audioLimit({ requestedSeconds: requested, budgetMb: budgetMb(machine.memoryMb), committedMb: requiredMb(model, workers), concurrentJobs: workers });
+  return { maxAudioSeconds: limit.maxSeconds, maxAudioReason: limit.reason };
+}
+
+function retention(r: EnvReader): { transcriptRetentionDays: number; jobRetentionDays: number } {
+  const jobRetentionDays = r.integer('JOB_RETENTION_DAYS', 90, 1, 36_500);
+  const transcriptRetentionDays = r.integer('TRANSCRIPT_RETENTION_DAYS', Math.min(30, jobRetentionDays), 1, 36_500);
+  if (transcriptRetentionDays > jobRetentionDays) {
+    throw new ConfigError('TRANSCRIPT_RETENTION_DAYS', `must not exceed JOB_RETENTION_DAYS (${jobRetentionDays}): transcripts go first, with or before their rows`);
+  }
+  return { transcriptRetentionDays, jobRetentionDays };
+}
 
 function resolveModel(r: EnvReader, machine: MachineFacts, shape: PoolShape, calibration: CalibrationRead): { modelId: string; modelReason: string } {
   const wanted = r.string('WHISPER_MODEL', 'auto');
@@ -281,13 +306,13 @@ export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigO
     workerMaxJobs: r.integer('WORKER_MAX_JOBS', 500, 0),
     workerRecycleRssMb: r.integer('WORKER_RECYCLE_RSS_MB', 0, 0),
     vad: vadOptions(r),
-    maxAudioSeconds: r.integer('MAX_AUDIO_SECONDS', 600, 1, 24 * 3600),
+    ...resolveMaxAudio(r, machine, model.modelId, shape.workers),
     maxFileMb: r.integer('MAX_FILE_MB', 20, 1, 2000),
     httpPort: r.integer('HTTP_PORT', 8080, 0, 65535),
     logLevel,
     queueMax: r.integer('QUEUE_MAX', 100, 1),
-    userJobsPerMinute: r.integer('USER_JOBS_PER_MINUTE', 10, 1),
-    userMaxActiveJobs: r.integer('USER_MAX_ACTIVE_JOBS', 3, 1),
+    userJobsPerMinute: r.integer('USER_JOBS_PER_MINUTE', 30, 1),
+    userMaxActiveJobs: r.integer('USER_MAX_ACTIVE_JOBS', 30, 1),
     memoryMinAvailableMb: r.integer('MEMORY_MIN_AVAILABLE_MB', 150, 0),
     maxUpdateAgeSeconds: r.integer('MAX_UPDATE_AGE_SECONDS', 3600, 1),
     jobLeaseSeconds: r.integer('JOB_LEASE_SECONDS', 120, 5),
@@ -295,6 +320,7 @@ export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigO
     storeTranscripts: r.boolean('STORE_TRANSCRIPTS', true),
     rtfBudget: rtfBudget(r, model.modelId),
     backupKeep: r.integer('BACKUP_KEEP', 7, 1, 1000),
+    ...retention(r),
     webhookUrl,
     webhookSecret,
   };

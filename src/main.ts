@@ -16,17 +16,20 @@ import { SettingsStore } from './bot/settings-store.js';
 import { statsCommand } from './bot/stats-command.js';
 import { TelegramChannel } from './bot/telegram-channel.js';
 import { TelegramConnection } from './bot/telegram-connection.js';
+import { UpdateInbox } from './bot/update-inbox.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { Dispatcher } from './jobs/dispatcher.js';
 import { JobStats } from './jobs/job-stats.js';
 import { JobStore } from './jobs/job-store.js';
 import { JobPipeline } from './jobs/pipeline.js';
+import { Retention } from './jobs/retention.js';
 import { startHttpServer } from './http/server.js';
 import { createLogger, SecretScrubber } from './metrics/logger.js';
 import { availableMemoryMb, memoryLimitMb, swapUsedMb, vcpus } from './machine.js';
 import { Metrics } from './metrics/metrics.js';
 import { isWritable, openDatabase, StorageError, type Db } from './storage/database.js';
 import { LifecycleLog } from './storage/lifecycle.js';
+import { Shutdown } from './shutdown.js';
 
 const WEBHOOK_PATH = '/telegram/webhook';
 const VERSION = process.env.npm_package_version ?? '0.1.0';
@@ -90,6 +93,8 @@ log.info(
     memoryLimitMb: memoryLimitMb(),
     database: config.databasePath,
     mode: config.webhookUrl ? 'webhook' : 'long polling',
+    maxAudioSeconds: config.maxAudioSeconds,
+    maxAudioReason: config.maxAudioReason,
   },
   'starting',
 );
@@ -113,6 +118,7 @@ pool.on('worker_ready', ({ workerId, loadMs, loadNotes }) => {
 });
 pool.on('worker_exit', (exit) => {
   metrics.workerRestarts.inc({ reason: exit.reason });
+  if (exit.reason === 'timed_out') metrics.deadlinesExceeded.inc({ stage: 'transcribe' });
   lifecycle.record('worker_exit', exit);
   if (exit.reason === 'recycled') log.info(exit, 'ASR worker recycled');
   else log.error(exit, exit.reason === 'out_of_memory' ? 'ASR worker ran out of memory' : 'ASR worker died');
@@ -157,6 +163,8 @@ try {
 const store = new JobStore(db);
 const settings = new SettingsStore(db);
 const { bot, jobApi } = createTelegramClients(config.botToken, config.telegramApiRoot, (reachable) => metrics.telegramReachable.set(reachable ? 1 : 0));
+const inbox = new UpdateInbox(db);
+bot.api.config.use(inbox.recorder());
 const channel = new TelegramChannel({
   api: jobApi,
   store,
@@ -189,7 +197,8 @@ const dispatcher = new Dispatcher({
   store,
   concurrency: config.asrWorkers,
   leaseMs: config.jobLeaseSeconds * 1000,
-  run: (job) => pipeline.run(job),
+  run: (job, stopping) => pipeline.run(job, stopping),
+  workersReady: () => pool.readyWorkers > 0,
   memoryAllowsMore: () => availableMemoryMb() >= config.memoryMinAvailableMb,
   onQueueDepth: (depth) => metrics.queueDepth.set(depth),
   log,
@@ -207,12 +216,13 @@ const intake = new Intake({
 });
 const jobStats = new JobStats(db);
 installHandlers(bot, {
-  store,
+  inbox,
   settings,
   intake,
   metrics,
   log,
   storeTranscripts: config.storeTranscripts,
+  retention: { transcriptDays: config.transcriptRetentionDays, jobDays: config.jobRetentionDays },
   extra: [
     statsCommand({
       adminIds: config.adminIds,
@@ -234,18 +244,46 @@ installHandlers(bot, {
   ],
 });
 
-const prune = setInterval(() => store.pruneSeenUpdates(Date.now() - 7 * 86_400_000), 3_600_000).unref();
+const retention = new Retention({ store, transcriptRetentionDays: config.transcriptRetentionDays, jobRetentionDays: config.jobRetentionDays, metrics, log });
+retention.start();
 dispatcher.start();
 
 let runner: RunnerHandle | undefined;
-let stopping = false;
 const connecting = new AbortController();
-process.once('SIGTERM', () => void shutdown('SIGTERM'));
-process.once('SIGINT', () => void shutdown('SIGINT'));
+const shutdown = new Shutdown({
+  stopIntake: async () => {
+    connecting.abort();
+    if (runner?.isRunning()) await runner.stop();
+    webhookHandler = undefined;
+  },
+  dispatcher,
+  pool,
+  speech,
+  http,
+  retention,
+  store,
+  lifecycle,
+  db,
+  log,
+  graceMs: config.shutdownGraceSeconds * 1000,
+});
+shutdown.onSignals();
+pool.on('worker_ready', () => dispatcher.poke());
+pool.on('unavailable', ({ failuresInARow, lastError }) => {
+  metrics.asrUnavailable.inc();
+  log.fatal(
+    { failuresInARow, lastError, queued: store.pendingCount() },
+    'no ASR worker can load the model: exiting so the supervisor restarts a clean process (queued jobs stay queued)',
+  );
+  void shutdown.run('asr_unavailable', 1);
+});
 
 const me = await telegram.connect(connecting.signal);
-if (me && !stopping) {
-  bot.botInfo = me;
+if (me) bot.botInfo = me;
+const replayed = me ? inbox.unhandled() : [];
+if (replayed.length > 0) log.warn({ updates: replayed.length }, 'handling updates the previous run received but did not finish');
+for (const update of replayed) await bot.handleUpdate(update);
+if (me && !shutdown.stopping) {
   if (config.webhookUrl) {
     webhookHandler = webhookCallback(bot, 'http', { secretToken: config.webhookSecret, onTimeout: 'return' });
     await bot.api.setWebhook(`${config.webhookUrl.replace(/\/+$/, '')}${WEBHOOK_PATH}`, {
@@ -258,21 +296,4 @@ if (me && !stopping) {
     runner = run(bot, { runner: { fetch: { allowed_updates: ['message'] } } });
     log.info('long polling');
   }
-}
-
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  connecting.abort();
-  log.info({ signal, inFlight: dispatcher.active }, 'stopping: no new updates, finishing jobs in flight');
-  clearInterval(prune);
-  if (runner?.isRunning()) await runner.stop();
-  webhookHandler = undefined;
-  const left = await dispatcher.drain(config.shutdownGraceSeconds * 1000);
-  await Promise.all([pool.close(), speech.close()]);
-  await http.close();
-  lifecycle.record('stop', { signal, leftForNextStart: left, queued: store.pendingCount() });
-  log.info({ leftForNextStart: left, pending: store.pendingCount() }, 'stopped');
-  db.$client.close();
-  process.exit(0);
 }

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AsrPool } from '../src/asr/pool.js';
 import { RmsSpeechGate } from '../src/audio/speech-gate.js';
 import { createTelegramClients } from '../src/bot/bot.js';
@@ -17,18 +17,10 @@ import { Metrics } from '../src/metrics/metrics.js';
 import { openDatabase } from '../src/storage/database.js';
 import { speechOgg } from './support/audio.js';
 import { FakeBotApi, TEST_TOKEN } from './support/fake-bot-api.js';
-import { Harness } from './support/harness.js';
+import { harnessPerTest } from './support/harness.js';
 import { cachedModelsRoot, TEST_MODEL_ID } from './support/test-model.js';
 
-const harnesses: Harness[] = [];
-async function harness(env: Record<string, string> = {}): Promise<Harness> {
-  const h = await Harness.create(env);
-  harnesses.push(h);
-  return h;
-}
-afterEach(async () => {
-  await Promise.all(harnesses.splice(0).map((h) => h.stop()));
-});
+const harness = harnessPerTest();
 
 function rssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -124,7 +116,7 @@ describe('a worker killed mid-job, in the real wiring', () => {
     const attachmentErrors: Error[] = [];
     const channel = new TelegramChannel({ api: createTelegramClients(TEST_TOKEN, api.apiRoot).jobApi, store, token: TEST_TOKEN, apiRoot: api.apiRoot, scrub: (text) => text, onRetry: () => {}, onAttachmentError: (_job, e) => attachmentErrors.push(e) });
     const pipeline = new JobPipeline({ store, channel, pool, speech: new RmsSpeechGate(16_000), metrics: new Metrics(), log, ffmpegPath: 'ffmpeg', modelId: TEST_MODEL_ID, maxAudioSeconds: 600, maxFileMb: 20, storeTranscripts: true });
-    const dispatcher = new Dispatcher({ store, concurrency: 1, leaseMs: 30_000, run: (job) => pipeline.run(job), memoryAllowsMore: () => true, onQueueDepth: () => {}, log });
+    const dispatcher = new Dispatcher({ store, concurrency: 1, leaseMs: 30_000, run: (job) => pipeline.run(job), workersReady: () => pool.readyWorkers > 0, memoryAllowsMore: () => true, onQueueDepth: () => {}, log });
 
     const file = api.addFile(speechOgg('A worker dies while this note is transcribed.', 25));
     const job = store.insert({ chatId: 1, chatType: 'private', messageId: 77, userId: 1, fileId: file.file_id, fileUniqueId: file.file_unique_id, mediaKind: 'voice', createdAt: Date.now() - 10_000 })!;

@@ -40,7 +40,7 @@ export interface ModelChoice {
   reason: string;
 }
 
-function budgetMb(memoryMb: number): number {
+export function budgetMb(memoryMb: number): number {
   return Math.floor(memoryMb * (1 - MEMORY_HEADROOM));
 }
 

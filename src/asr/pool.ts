@@ -1,7 +1,10 @@
 // A pool of ASR worker threads. Inference never runs on the main thread.
-// A worker that dies is replaced and its task retried once on the fresh one.
+// A worker that dies, or passes its task's deadline, is replaced and its task retried once on the
+// fresh one; a replacement that cannot load is retried with backoff.
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
+import { SAMPLE_RATE } from '../audio/ffmpeg.js';
+import { transcribeDeadlineMs } from '../jobs/deadlines.js';
 import { AsrError } from './errors.js';
 import type { FromWorker, ToWorker, TranscribeRequest, TranscriptionResult, WorkerInit } from './protocol.js';
 
@@ -14,6 +17,27 @@ export interface PoolOptions {
   recycleRssMb: number;
   /** Called with each new Worker: lets operators and fault tests see the threads. */
   onSpawn?: (worker: Worker, workerId: number) => void;
+  /** How long a task on audio of this length may run before its worker counts as stuck (default: transcribeDeadlineMs). */
+  taskDeadlineMs?: (audioSeconds: number) => number;
+  /** Wait before respawning after this many load failures in a row (default: 1 s doubling to 60 s). */
+  respawnDelayMs?: (failuresInARow: number) => number;
+}
+
+/** Load failures in a row, with no worker ready, after which the pool reports itself unavailable. */
+export const UNAVAILABLE_AFTER_FAILURES = 5;
+
+function defaultRespawnDelayMs(failuresInARow: number): number {
+  return Math.min(60_000, 1_000 * 2 ** Math.max(0, failuresInARow - 1));
+}
+
+/**
+ * Audio for a task that the caller hands over: its buffer is transferred to the worker (no copy),
+ * and `reload` produces it again (e.g. by decoding the file once more) when the task must be
+ * retried on a fresh worker. A bare Float32Array is copied instead, for callers that reuse it.
+ */
+export interface HandedOverAudio {
+  samples: Float32Array;
+  reload: () => Promise<Float32Array>;
 }
 
 export interface PoolResult {
@@ -22,11 +46,13 @@ export interface PoolResult {
   threads: number;
 }
 
-export type WorkerExitReason = 'out_of_memory' | 'crashed' | 'recycled' | 'load_failed';
+export type WorkerExitReason = 'out_of_memory' | 'crashed' | 'recycled' | 'load_failed' | 'timed_out';
 
 export interface PoolEvents {
   worker_ready: [{ workerId: number; loadMs: number; loadNotes: string[] }];
   worker_exit: [{ workerId: number; reason: WorkerExitReason; detail: string; jobs: number }];
+  /** No worker is ready and the last UNAVAILABLE_AFTER_FAILURES spawns failed to load; respawning goes on. */
+  unavailable: [{ failuresInARow: number; lastError: string }];
 }
 
 /**
@@ -40,6 +66,8 @@ const WORKER_HEAP_LIMITS = { maxYoungGenerationSizeMb: 3, maxOldGenerationSizeMb
 
 interface Task {
   samples: Float32Array;
+  /** Set for handed-over audio: transferred, and reloaded for a retry. */
+  reload?: () => Promise<Float32Array>;
   request: TranscribeRequest;
   onProgress: (done: number, total: number) => void;
   resolve: (r: PoolResult) => void;
@@ -54,6 +82,9 @@ interface Slot {
   task?: Task & { requestId: number };
   jobs: number;
   retiring: boolean;
+  /** The running task's deadline; when it fires the worker is terminated like a crashed one. */
+  deadline?: NodeJS.Timeout;
+  timedOut: boolean;
 }
 
 /** Compiled JS in production; from TypeScript source, a bootstrap that registers tsx first. */
@@ -69,6 +100,9 @@ export class AsrPool extends EventEmitter<PoolEvents> {
   private nextRequestId = 1;
   private closed = false;
   private loadFailure?: Error;
+  private loadFailuresInARow = 0;
+  private unavailableReported = false;
+  private readonly respawns = new Set<NodeJS.Timeout>();
 
   constructor(private readonly options: PoolOptions) {
     super();
@@ -96,16 +130,19 @@ export class AsrPool extends EventEmitter<PoolEvents> {
     return [...this.slots.values()].filter((s) => s.ready && !s.retiring).length;
   }
 
-  transcribe(samples: Float32Array, request: TranscribeRequest, onProgress: (done: number, total: number) => void = () => {}): Promise<PoolResult> {
+  transcribe(audio: Float32Array | HandedOverAudio, request: TranscribeRequest, onProgress: (done: number, total: number) => void = () => {}): Promise<PoolResult> {
     if (this.closed) return Promise.reject(new AsrError('failed', 'the ASR pool is closed'));
+    const source = audio instanceof Float32Array ? { samples: audio } : audio;
     return new Promise((resolve, reject) => {
-      this.waiting.push({ samples, request, onProgress, resolve, reject, attempts: 0 });
+      this.waiting.push({ ...source, request, onProgress, resolve, reject, attempts: 0 });
       this.dispatch();
     });
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const timer of this.respawns) clearTimeout(timer);
+    this.respawns.clear();
     for (const task of this.waiting.splice(0)) task.reject(new AsrError('failed', 'the ASR pool closed'));
     await Promise.all([...this.slots.values()].map((s) => s.worker.terminate()));
     this.slots.clear();
@@ -117,7 +154,7 @@ export class AsrPool extends EventEmitter<PoolEvents> {
       workerData: { ...this.options.init, workerId: id } satisfies WorkerInit,
       resourceLimits: WORKER_HEAP_LIMITS,
     });
-    const slot: Slot = { id, worker, ready: false, jobs: 0, retiring: false };
+    const slot: Slot = { id, worker, ready: false, jobs: 0, retiring: false, timedOut: false };
     this.slots.set(id, slot);
     this.options.onSpawn?.(worker, id);
 
@@ -126,6 +163,8 @@ export class AsrPool extends EventEmitter<PoolEvents> {
       worker.on('message', (message: FromWorker) => {
         if (message.type === 'ready') {
           slot.ready = true;
+          this.loadFailuresInARow = 0;
+          this.unavailableReported = false;
           this.emit('worker_ready', { workerId: id, loadMs: message.loadMs, loadNotes: message.loadNotes });
           resolve();
           this.dispatch();
@@ -154,6 +193,7 @@ export class AsrPool extends EventEmitter<PoolEvents> {
       return;
     }
     slot.task = undefined;
+    clearTimeout(slot.deadline);
     slot.jobs++;
     if (message.type === 'result') task.resolve({ result: message.result, workerId: slot.id, threads: this.options.init.threads });
     else task.reject(new AsrError('failed', `worker ${slot.id}: ${message.message}`));
@@ -172,31 +212,68 @@ export class AsrPool extends EventEmitter<PoolEvents> {
 
   private onExit(slot: Slot, code: number, error: Error | undefined): void {
     this.slots.delete(slot.id);
+    clearTimeout(slot.deadline);
     // Terminated by close(): a shutdown, not a restart.
     if (this.closed) {
       slot.task?.reject(new AsrError('failed', 'the ASR pool closed'));
       return;
     }
     const oom = (error as NodeJS.ErrnoException | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
-    const reason: WorkerExitReason = slot.retiring ? 'recycled' : !slot.ready ? 'load_failed' : oom ? 'out_of_memory' : 'crashed';
-    const detail = error ? `${error.name}: ${error.message}` : `exit code ${code}`;
+    const reason: WorkerExitReason = slot.timedOut ? 'timed_out' : slot.retiring ? 'recycled' : !slot.ready ? 'load_failed' : oom ? 'out_of_memory' : 'crashed';
+    const detail = slot.timedOut ? 'its task passed the deadline for its audio length' : error ? `${error.name}: ${error.message}` : `exit code ${code}`;
     this.emit('worker_exit', { workerId: slot.id, reason, detail, jobs: slot.jobs });
 
     const task = slot.task;
-    if (task) {
-      task.attempts++;
-      if (task.attempts >= 2) {
-        task.reject(new AsrError('crashed', `the ASR worker died twice on this audio (last: ${reason}, ${detail})`));
-      } else {
+    if (task) this.retry(task, reason, detail);
+    this.replace(slot, detail);
+  }
+
+  private retry(task: Task, reason: WorkerExitReason, detail: string): void {
+    task.attempts++;
+    if (task.attempts >= 2) {
+      task.reject(
+        reason === 'timed_out'
+          ? new AsrError('timed_out', `the ASR worker passed the deadline twice on this audio (${detail})`)
+          : new AsrError('crashed', `the ASR worker died twice on this audio (last: ${reason}, ${detail})`),
+      );
+      return;
+    }
+    if (!task.reload) {
+      this.waiting.unshift(task);
+      return;
+    }
+    // The samples went to the dead worker with their buffer: produce them again for the fresh one.
+    task.reload().then(
+      (samples) => {
+        task.samples = samples;
         this.waiting.unshift(task);
-      }
-    }
-    // A worker that never loaded would fail again the same way; everything else is replaced.
-    if (slot.ready) {
+        this.dispatch();
+      },
+      (reloadError: unknown) => task.reject(reloadError instanceof Error ? reloadError : new AsrError('failed', String(reloadError))),
+    );
+  }
+
+  /** A worker that loaded once is replaced at once; one that failed to load is retried with backoff. */
+  private replace(slot: Slot, detail: string): void {
+    const respawn = () => {
       this.spawn().catch(() => {
-        // the replacement's exit is reported through worker_exit; tasks wait for the next one
+        // reported through worker_exit, and retried from there
       });
+    };
+    if (slot.ready) {
+      respawn();
+      return;
     }
+    this.loadFailuresInARow++;
+    if (this.readyWorkers === 0 && this.loadFailuresInARow >= UNAVAILABLE_AFTER_FAILURES && !this.unavailableReported) {
+      this.unavailableReported = true;
+      this.emit('unavailable', { failuresInARow: this.loadFailuresInARow, lastError: this.loadFailure?.message ?? detail });
+    }
+    const timer = setTimeout(() => {
+      this.respawns.delete(timer);
+      respawn();
+    }, (this.options.respawnDelayMs ?? defaultRespawnDelayMs)(this.loadFailuresInARow));
+    this.respawns.add(timer);
   }
 
   private dispatch(): void {
@@ -206,8 +283,14 @@ export class AsrPool extends EventEmitter<PoolEvents> {
       const task = this.waiting.shift()!;
       const requestId = this.nextRequestId++;
       slot.task = { ...task, requestId };
-      // Structured clone (not transfer): the samples must survive for a retry if this worker dies.
-      slot.worker.postMessage({ type: 'transcribe', requestId, samples: task.samples, request: task.request } satisfies ToWorker);
+      const seconds = task.samples.length / SAMPLE_RATE;
+      slot.deadline = setTimeout(() => {
+        slot.timedOut = true;
+        void slot.worker.terminate();
+      }, (this.options.taskDeadlineMs ?? transcribeDeadlineMs)(seconds));
+      const message = { type: 'transcribe', requestId, samples: task.samples, request: task.request } satisfies ToWorker;
+      // Handed-over audio moves to the worker with its buffer; a bare array is cloned, the caller keeps it.
+      slot.worker.postMessage(message, task.reload ? [task.samples.buffer as ArrayBuffer] : []);
     }
   }
 }

@@ -1,7 +1,7 @@
 // What decoding audio reports when it cannot give samples; the job pipeline turns it into a job
 // error (src/audio never depends on src/jobs).
 
-export type AudioFailure = 'broken_audio' | 'no_audio' | 'too_long';
+export type AudioFailure = 'broken_audio' | 'no_audio' | 'too_long' | 'timed_out';
 
 export class AudioError extends Error {
   constructor(

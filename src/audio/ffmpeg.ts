@@ -2,7 +2,9 @@
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import ffmpeg from 'fluent-ffmpeg';
+import { decodeDeadlineMs } from '../jobs/deadlines.js';
 import { AudioError } from './errors.js';
+import { PcmBuffer } from './pcm-buffer.js';
 
 export const SAMPLE_RATE = 16_000;
 
@@ -30,6 +32,7 @@ export function findFfmpeg(): FfmpegBinary {
 }
 
 export interface DecodedAudio {
+  /** A view over one buffer of its own (transferable to a worker); it may hold a little slack past the samples. */
   samples: Float32Array;
   seconds: number;
 }
@@ -38,7 +41,16 @@ export interface DecodeOptions {
   ffmpegPath: string;
   /** Longer audio is refused; ffmpeg stops reading just past it, so a 2-hour file costs ~nothing. */
   maxSeconds: number;
+  /** The length announced ahead (Telegram's duration): the buffer is allocated for it once. */
+  expectedSeconds?: number;
+  /** ffmpeg is killed past this (default: from the announced or the longest length), so a stuck input cannot hold a job forever. */
+  deadlineMs?: number;
 }
+
+/** Telegram rounds durations to whole seconds; one more keeps the common case to a single allocation. */
+const EXPECTED_MARGIN_SECONDS = 1;
+/** Documents announce no duration: start here and grow. */
+const UNKNOWN_LENGTH_SECONDS = 60;
 
 /** The first lines of ffmpeg's stderr that say what went wrong, without the banner. */
 function ffmpegReason(stderr: string): string {
@@ -49,28 +61,43 @@ function ffmpegReason(stderr: string): string {
   return lines.slice(-3).join(' | ').slice(0, 400) || 'ffmpeg failed without a message';
 }
 
+/** Streams ffmpeg's output into one preallocated buffer: no chunk list, no concatenated copy. */
 export function decodeToPcm(inputPath: string, options: DecodeOptions): Promise<DecodedAudio> {
   const limitSamples = Math.ceil(options.maxSeconds * SAMPLE_RATE);
+  // Read one second past the limit: enough to know the audio is too long.
+  const readSeconds = options.maxSeconds + 1;
+  const expectedSeconds = Math.min(readSeconds, options.expectedSeconds !== undefined ? options.expectedSeconds + EXPECTED_MARGIN_SECONDS : UNKNOWN_LENGTH_SECONDS);
+  const deadlineMs = options.deadlineMs ?? decodeDeadlineMs(options.expectedSeconds ?? options.maxSeconds);
+  const pcm = new PcmBuffer(Math.ceil(expectedSeconds * SAMPLE_RATE), readSeconds * SAMPLE_RATE);
   return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let bytes = 0;
     let settled = false;
+    let timedOut = false;
     const settle = (fn: () => void) => {
       if (!settled) {
         settled = true;
+        clearTimeout(deadline);
         fn();
       }
     };
 
     const command = ffmpeg(inputPath)
       .setFfmpegPath(options.ffmpegPath)
-      // Read one second past the limit: enough to know the audio is too long.
-      .inputOptions(['-hide_banner', '-nostdin', '-t', String(options.maxSeconds + 1)])
+      .inputOptions(['-hide_banner', '-nostdin', '-t', String(readSeconds)])
       .noVideo()
       .audioChannels(1)
       .audioFrequency(SAMPLE_RATE)
       .audioCodec('pcm_f32le')
       .format('f32le');
+
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      command.kill('SIGKILL');
+      settle(() => reject(new AudioError('timed_out', `ffmpeg still decoding ${inputPath} after ${deadlineMs} ms: killed`)));
+    }, deadlineMs);
+    // The deadline may pass before fluent-ffmpeg has spawned the process: kill it as it starts.
+    command.on('start', () => {
+      if (timedOut) command.kill('SIGKILL');
+    });
 
     command.on('error', (error: Error, _stdout: string | null, stderr: string | null) => {
       settle(() =>
@@ -81,27 +108,19 @@ export function decodeToPcm(inputPath: string, options: DecodeOptions): Promise<
     });
 
     const output = command.pipe();
-    output.on('data', (chunk: Buffer) => {
-      parts.push(chunk);
-      bytes += chunk.length;
-    });
+    output.on('data', (chunk: Buffer) => pcm.append(chunk));
     output.on('end', () => {
       settle(() => {
-        const count = Math.floor(bytes / 4);
+        const count = pcm.samplesReceived;
         if (count === 0) {
           reject(new AudioError('no_audio', `ffmpeg found no audio samples in ${inputPath}`));
           return;
         }
-        const joined = Buffer.concat(parts, count * 4);
-        // Copy into an aligned buffer: Buffer.concat may hand back a slice of Node's pool.
-        const samples = new Float32Array(count);
-        new Uint8Array(samples.buffer).set(joined);
-        const seconds = count / SAMPLE_RATE;
         if (count > limitSamples) {
           reject(new AudioError('too_long', `decoded audio exceeds ${options.maxSeconds} s`, options.maxSeconds));
           return;
         }
-        resolve({ samples, seconds });
+        resolve({ samples: pcm.samples(), seconds: count / SAMPLE_RATE });
       });
     });
   });

@@ -3,14 +3,14 @@ import { autoRetry } from '@grammyjs/auto-retry';
 import { apiThrottler } from '@grammyjs/transformer-throttler';
 import { Api, Bot, type Context, type MiddlewareFn } from 'grammy';
 import type { Logger } from 'pino';
-import type { JobStore } from '../jobs/job-store.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { commands, type CommandDeps } from './commands.js';
 import type { Intake } from './intake.js';
 import { trackReachability } from './reachability.js';
+import type { UpdateInbox } from './update-inbox.js';
 
 export interface BotDeps extends CommandDeps {
-  store: JobStore;
+  inbox: UpdateInbox;
   intake: Intake;
   metrics: Metrics;
   log: Logger;
@@ -18,11 +18,20 @@ export interface BotDeps extends CommandDeps {
   extra?: MiddlewareFn<Context>[];
 }
 
-/** Polling is at-least-once: after a crash Telegram redelivers, and nothing is answered twice. */
-function dedupeUpdates(store: JobStore): MiddlewareFn<Context> {
+/**
+ * Polling is at-least-once: after a crash Telegram redelivers, and nothing is answered twice. An
+ * update counts as seen only once handled, so one cut off by a kill is handled again; the job row's
+ * (chat, message) key keeps that from making a voice note two jobs.
+ */
+function dedupeUpdates(inbox: UpdateInbox): MiddlewareFn<Context> {
   return async (ctx, next) => {
-    if (!store.markUpdateSeen(ctx.update.update_id)) return;
-    await next();
+    if (inbox.wasHandled(ctx.update.update_id)) return;
+    try {
+      await next();
+    } finally {
+      // A handler that failed was logged by bot.catch; replaying it at every start would not help.
+      inbox.handled(ctx.update.update_id);
+    }
   };
 }
 
@@ -54,7 +63,7 @@ export function createTelegramClients(token: string, apiRoot: string, onReachabi
 }
 
 export function installHandlers(bot: Bot, deps: BotDeps): void {
-  bot.use(dedupeUpdates(deps.store));
+  bot.use(dedupeUpdates(deps.inbox));
   for (const middleware of deps.extra ?? []) bot.use(middleware);
   bot.use(commands(deps));
   bot.use(deps.intake.middleware());

@@ -11,6 +11,8 @@ export interface CommandDeps {
   settings: SettingsStore;
   intake: Intake;
   storeTranscripts: boolean;
+  /** What /privacy promises: the retention settings. */
+  retention: { transcriptDays: number; jobDays: number };
   log: Logger;
 }
 
@@ -51,7 +53,7 @@ export function commands(deps: CommandDeps): Composer<Context> {
   toggle('translate', 'translate');
   toggle('timestamps', 'timestamps');
 
-  composer.command('privacy', (ctx) => ctx.reply(t(ui(ctx), 'privacy', { stored: deps.storeTranscripts ? 'yes' : 'no' })));
+  composer.command('privacy', (ctx) => ctx.reply(t(ui(ctx), 'privacy', { stored: deps.storeTranscripts ? 'yes' : 'no', ...deps.retention })));
 
   composer.command('forget', async (ctx) => {
     const removed = settings.forgetUser(ctx.from!.id);

@@ -43,7 +43,7 @@ const en = {
     'What I store: for each voice note, your user id, the chat and message id, the file id, its duration, timings and memory used, and ' +
     (p.stored === 'yes' ? 'the transcript (so that a forwarded copy is answered at once). ' : 'not the transcript (this bot is set not to keep it). ') +
     'Your settings (/lang, /translate, /timestamps). The audio itself is deleted as soon as it is transcribed.\n' +
-    'Everything stays until you send /forget, which deletes it at once.',
+    `Transcripts are deleted after ${p.transcriptDays} days, the rest after ${p.jobDays} days, or all of it at once when you send /forget.`,
   forgotten: (p: Params) => `Deleted: ${p.jobs} voice note record(s) and your settings.`,
   transcribeUsage: 'Reply /transcribe to a voice note to have it transcribed.',
   modeUsage: (p: Params) => `Group mode: ${p.mode}. Use /mode all (every voice note) or /mode request (only on /transcribe).`,
@@ -61,6 +61,8 @@ const en = {
     asr_failed: 'Something went wrong while transcribing this note. Please try again later.',
     asr_crashed: 'Something went wrong while transcribing this note. Please try again later.',
     reply_failed: 'Something went wrong while sending the text. Please try again later.',
+    timed_out: 'This recording took far too long to process, so I stopped. Please send it again, or a shorter one.',
+    too_many_attempts: 'This recording stopped the bot every time I tried to transcribe it, so I gave up on it. Please send a shorter or different recording.',
     stale: 'Sorry, I was offline when you sent this and it is too old now. Please send it again.',
     queue_full: (p: Params) => `I am very busy right now. Please send it again in ${p.retryAfterSeconds} s.`,
     rate_limited: (p: Params) => `That is a lot of voice notes at once. Please send this one again in ${p.retryAfterSeconds} s.`,
@@ -102,7 +104,7 @@ const ru: Phrases = {
     'Что я храню: для каждого голосового — ваш id, id чата и сообщения, id файла, длительность, время и память обработки, и ' +
     (p.stored === 'yes' ? 'текст расшифровки (чтобы пересланную копию ответить сразу). ' : 'не храню текст (так настроен этот бот). ') +
     'Ваши настройки (/lang, /translate, /timestamps). Само аудио удаляется сразу после расшифровки.\n' +
-    'Всё хранится, пока вы не отправите /forget — тогда удаляется сразу.',
+    `Тексты удаляются через ${p.transcriptDays} дн., остальное через ${p.jobDays} дн., а всё сразу — по команде /forget.`,
   forgotten: (p) => `Удалено: записей о голосовых — ${p.jobs}, и ваши настройки.`,
   transcribeUsage: 'Ответьте /transcribe на голосовое, чтобы его расшифровать.',
   modeUsage: (p) => `Режим группы: ${p.mode}. /mode all — каждое голосовое, /mode request — только по /transcribe.`,
@@ -120,6 +122,8 @@ const ru: Phrases = {
     asr_failed: 'Что-то пошло не так при расшифровке. Попробуйте позже.',
     asr_crashed: 'Что-то пошло не так при расшифровке. Попробуйте позже.',
     reply_failed: 'Что-то пошло не так при отправке текста. Попробуйте позже.',
+    timed_out: 'Эта запись обрабатывалась слишком долго, и я остановился. Пришлите её ещё раз или запись покороче.',
+    too_many_attempts: 'Каждая попытка расшифровать эту запись останавливала бота, поэтому я её пропускаю. Пришлите запись покороче или другую.',
     stale: 'Извините, я был недоступен, когда вы это прислали, и сообщение устарело. Пришлите ещё раз.',
     queue_full: (p) => `Сейчас очень много работы. Пришлите ещё раз через ${p.retryAfterSeconds} с.`,
     rate_limited: (p) => `Слишком много голосовых сразу. Пришлите это ещё раз через ${p.retryAfterSeconds} с.`,

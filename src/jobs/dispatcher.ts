@@ -6,7 +6,10 @@ export interface DispatcherOptions {
   store: JobStore;
   concurrency: number;
   leaseMs: number;
-  run: (job: Job) => Promise<void>;
+  /** Runs one job; `stopping` aborts when the shutdown grace ran out and the job was put back. */
+  run: (job: Job, stopping: AbortSignal) => Promise<void>;
+  /** False while no ASR worker is loaded: jobs then stay queued (not claimed, not failed). */
+  workersReady: () => boolean;
   /** False delays new jobs while others run (never the only one: that would wait forever). */
   memoryAllowsMore: () => boolean;
   onQueueDepth: (depth: number) => void;
@@ -18,6 +21,7 @@ const POLL_MS = 1_000;
 
 export class Dispatcher {
   private readonly inFlight = new Map<number, Promise<void>>();
+  private readonly stopping = new AbortController();
   private running = false;
   private timer?: NodeJS.Timeout;
 
@@ -35,11 +39,11 @@ export class Dispatcher {
     return this.inFlight.size;
   }
 
-  /** Called when a job is queued: starts it at once if a worker is free. */
+  /** Called when a job is queued or a worker becomes ready: starts jobs while workers are free. */
   poke(): void {
-    const { store, concurrency, leaseMs, memoryAllowsMore, onQueueDepth } = this.options;
+    const { store, concurrency, leaseMs, workersReady, memoryAllowsMore, onQueueDepth } = this.options;
     onQueueDepth(store.pendingCount());
-    while (this.running && this.inFlight.size < concurrency) {
+    while (this.running && this.inFlight.size < concurrency && workersReady()) {
       if (this.inFlight.size > 0 && !memoryAllowsMore()) return;
       const job = store.claimNext(leaseMs);
       if (!job) return;
@@ -51,7 +55,7 @@ export class Dispatcher {
     const { store, leaseMs, log } = this.options;
     const heartbeat = setInterval(() => store.heartbeat(job.id, leaseMs), Math.max(1_000, leaseMs / 3));
     const work = this.options
-      .run(job)
+      .run(job, this.stopping.signal)
       .catch((error: Error) => {
         // run() reports its own failures; reaching here is a bug, so keep the job for the next start.
         log.error({ err: error, jobId: job.id }, 'job runner threw');
@@ -67,7 +71,8 @@ export class Dispatcher {
 
   /**
    * Stops taking jobs and waits up to `graceMs` for those running. Jobs still running then go back
-   * to the queue for the next start; queued ones stay queued. Returns how many were left.
+   * to the queue with their attempt given back (the shutdown, not the note, cut them off) and their
+   * runs are told to stop; queued ones stay queued. Returns how many were left.
    */
   async drain(graceMs: number): Promise<number> {
     this.running = false;
@@ -77,7 +82,14 @@ export class Dispatcher {
     const done = Promise.all(this.inFlight.values()).then(() => 'done' as const);
     if ((await Promise.race([done, timeout])) === 'done') return 0;
     const left = unfinished.filter((id) => this.inFlight.has(id));
-    for (const id of left) this.options.store.release(id);
+    for (const id of left) this.options.store.releaseForShutdown(id);
+    this.stopping.abort();
     return left.length;
+  }
+
+  /** Waits up to `ms` for the runs told to stop to wind down (they must not touch a closed database). */
+  async settled(ms: number): Promise<void> {
+    const timeout = new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+    await Promise.race([Promise.all(this.inFlight.values()).then(() => undefined), timeout]);
   }
 }

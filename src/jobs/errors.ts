@@ -1,5 +1,5 @@
 // Errors as values: a code the bot turns into a user-facing message, and a cause for the operator.
-import { AsrError } from '../asr/errors.js';
+import { AsrError, type AsrFailure } from '../asr/errors.js';
 import { AudioError } from '../audio/errors.js';
 
 export const JOB_ERROR_CODES = [
@@ -14,6 +14,10 @@ export const JOB_ERROR_CODES = [
   /** The audio killed two workers in a row: retrying it would only kill more. */
   'asr_crashed',
   'reply_failed',
+  /** ffmpeg or a worker passed the deadline its audio length allows, on every try. */
+  'timed_out',
+  /** Every attempt ended with the process gone (OOM kill, SIGKILL): another would only do it again. */
+  'too_many_attempts',
   'stale',
   'queue_full',
   'rate_limited',
@@ -43,10 +47,12 @@ export class JobError extends Error {
 }
 
 /** Job errors from what the stages throw: their own error types, or anything else as `fallback`. */
+const ASR_FAILURE_CODES: Record<AsrFailure, JobErrorCode> = { failed: 'asr_failed', crashed: 'asr_crashed', timed_out: 'timed_out' };
+
 export function asJobError(error: unknown, fallback: JobErrorCode): JobError {
   if (error instanceof JobError) return error;
   if (error instanceof AudioError) return new JobError(error.failure, error.detail, error.maxSeconds === undefined ? {} : { maxSeconds: error.maxSeconds });
-  if (error instanceof AsrError) return new JobError(error.failure === 'crashed' ? 'asr_crashed' : 'asr_failed', error.detail);
+  if (error instanceof AsrError) return new JobError(ASR_FAILURE_CODES[error.failure], error.detail);
   const message = error instanceof Error ? error.message : String(error);
   return new JobError(fallback, message);
 }

@@ -1,5 +1,5 @@
 // The durable queue: every accepted voice note is a row before work starts.
-import { and, count, eq, gte, inArray, lt, sql } from 'drizzle-orm';
+import { and, count, eq, gte, inArray, isNotNull, lt, sql } from 'drizzle-orm';
 import type { Db } from '../storage/database.js';
 import { jobs, seenUpdates, type TranscriptRecord } from '../storage/schema.js';
 
@@ -22,14 +22,20 @@ export interface TranscriptKey {
 export class JobStore {
   constructor(private readonly db: Db) {}
 
-  /** False when this update was handled before (long polling redelivers after a crash). */
-  markUpdateSeen(updateId: number, now = Date.now()): boolean {
-    const inserted = this.db.insert(seenUpdates).values({ updateId, seenAt: now }).onConflictDoNothing().run();
-    return inserted.changes === 1;
+  pruneSeenUpdates(olderThan: number): number {
+    return this.db.delete(seenUpdates).where(lt(seenUpdates.seenAt, olderThan)).run().changes;
   }
 
-  pruneSeenUpdates(olderThan: number): void {
-    this.db.delete(seenUpdates).where(lt(seenUpdates.seenAt, olderThan)).run();
+  /** Clears the transcripts of finished jobs created before `transcriptsBefore`, then deletes finished jobs created before `jobsBefore`. */
+  pruneFinished(transcriptsBefore: number, jobsBefore: number): { transcripts: number; jobs: number } {
+    const finished = inArray(jobs.status, ['done', 'failed']);
+    const transcripts = this.db
+      .update(jobs)
+      .set({ transcript: null })
+      .where(and(lt(jobs.createdAt, transcriptsBefore), finished, isNotNull(jobs.transcript)))
+      .run().changes;
+    const deleted = this.db.delete(jobs).where(and(lt(jobs.createdAt, jobsBefore), finished)).run().changes;
+    return { transcripts, jobs: deleted };
   }
 
   /** Undefined when a job for this (chat, message) exists already: one voice note, one reply. */
@@ -46,16 +52,24 @@ export class JobStore {
   }
 
   /**
-   * Takes the oldest queued job and leases it; a lease that runs out makes the job claimable again.
-   * A new job waits until its "queued" status message is out (or a few seconds have passed), so
-   * the user never gets two status messages for one voice note.
+   * Leases the next job; a lease that runs out makes the job claimable again. Every claim counts an
+   * attempt, so a note that kills the whole process (onnxruntime's native memory, an OOM kill) uses
+   * its attempts up like one that fails in-process.
+   *
+   * Fair across users: the next job belongs to the user served longest ago (or never), so one
+   * user's forwarded batch takes turns with everyone else's notes instead of running ahead of them;
+   * within a user, oldest first. A new job waits until its "queued" status message is out (or a few
+   * seconds have passed), so the user never gets two status messages for one voice note.
    */
   claimNext(leaseMs: number, now = Date.now()): Job | undefined {
-    const ready = sql`(${jobs.statusMessageId} IS NOT NULL OR ${jobs.createdAt} < ${now - STATUS_MESSAGE_WAIT_MS})`;
-    const next = sql`(SELECT ${jobs.id} FROM ${jobs} WHERE (${jobs.status} = 'queued' AND ${ready}) OR (${jobs.status} = 'processing' AND ${jobs.leaseUntil} < ${now}) ORDER BY ${jobs.id} LIMIT 1)`;
+    const next = sql`(SELECT j.id FROM jobs j
+      WHERE (j.status = 'queued' AND (j.status_message_id IS NOT NULL OR j.created_at < ${now - STATUS_MESSAGE_WAIT_MS}))
+         OR (j.status = 'processing' AND j.lease_until < ${now})
+      ORDER BY (SELECT MAX(s.started_at) FROM jobs s WHERE s.user_id = j.user_id), j.id
+      LIMIT 1)`;
     return this.db
       .update(jobs)
-      .set({ status: 'processing', attempts: sql`${jobs.attempts} + 1`, leaseUntil: now + leaseMs, startedAt: sql`COALESCE(${jobs.startedAt}, ${now})` })
+      .set({ status: 'processing', attempts: sql`${jobs.attempts} + 1`, leaseUntil: now + leaseMs, startedAt: now })
       .where(eq(jobs.id, next))
       .returning()
       .get();
@@ -75,9 +89,18 @@ export class JobStore {
     this.db.update(jobs).set({ deliveredPieces: pieces }).where(eq(jobs.id, id)).run();
   }
 
-  /** Back to the queue: at shutdown, or for a retry. */
+  /** Back to the queue for a retry: the attempt it used stays counted. */
   release(id: number): void {
     this.db.update(jobs).set({ status: 'queued', leaseUntil: null }).where(and(eq(jobs.id, id), eq(jobs.status, 'processing'))).run();
+  }
+
+  /** Back to the queue because the bot is stopping: the interrupted attempt is given back. */
+  releaseForShutdown(id: number): void {
+    this.db
+      .update(jobs)
+      .set({ status: 'queued', leaseUntil: null, attempts: sql`MAX(${jobs.attempts} - 1, 0)` })
+      .where(and(eq(jobs.id, id), eq(jobs.status, 'processing')))
+      .run();
   }
 
   /** At startup no other process can be working: whatever was processing was cut off by a crash or kill. */

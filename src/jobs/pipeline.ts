@@ -1,11 +1,12 @@
 // One job, start to end: download → decode → transcribe → reply + record.
 import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { AudioError } from '../audio/errors.js';
 import { decodeToPcm, SAMPLE_RATE, type DecodedAudio } from '../audio/ffmpeg.js';
-import type { AsrPool } from '../asr/pool.js';
+import type { AsrPool, PoolResult } from '../asr/pool.js';
 import type { WindowRecord } from '../asr/protocol.js';
 import { cleanTranscript } from '../asr/transcript-cleanup.js';
-import { onOriginalTimeline, type SpeechStage } from '../asr/window-plan.js';
+import { onOriginalTimeline, type SpeechPlan, type SpeechStage } from '../asr/window-plan.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { TranscriptRecord } from '../storage/schema.js';
 import { asJobError, JobError } from './errors.js';
@@ -44,13 +45,17 @@ export interface PipelineDeps {
   storeTranscripts: boolean;
 }
 
-/** A job gets this many attempts at retryable failures (download, worker, reply) before it fails. */
-const MAX_ATTEMPTS = 3;
+/**
+ * A job gets this many attempts before it fails: retryable failures (download, worker, reply), and
+ * claims that never came back because the process died (every claim counts one).
+ */
+export const MAX_ATTEMPTS = 3;
 
 export class JobPipeline {
   constructor(private readonly deps: PipelineDeps) {}
 
-  async run(job: Job): Promise<void> {
+  /** `stopping` aborts when a shutdown cut the job off: it is back in the queue, and the user is told nothing. */
+  async run(job: Job, stopping: AbortSignal = new AbortController().signal): Promise<void> {
     const { store, channel, metrics } = this.deps;
     const log = this.deps.log.child({ requestId: `job-${job.id}`, jobId: job.id });
     const memory = new MemoryTracker();
@@ -61,6 +66,9 @@ export class JobPipeline {
     let progress: ProgressReporter | undefined;
     let windows: WindowRecord[] | undefined;
     try {
+      if (job.attempts > MAX_ATTEMPTS) {
+        throw new JobError('too_many_attempts', `claimed ${job.attempts} times; the earlier ${job.attempts - 1} never finished (the process died)`);
+      }
       // A result stored by an earlier attempt is delivered as it is: Telegram failing never costs another Whisper run.
       const stored = store.get(job.id);
       let result = stored?.result;
@@ -85,6 +93,10 @@ export class JobPipeline {
       this.finish(job, 'done', { ...outcome, ...memory.stop(), ...this.kept(result) }, log, windows);
     } catch (error) {
       await progress?.stop();
+      if (stopping.aborted) {
+        log.info({ err: error, attempt: job.attempts }, 'job cut off by the shutdown: it resumes at the next start');
+        return;
+      }
       const failure = asJobError(error, 'asr_failed');
       const report = memory.stop();
       if (failure.retryable && job.attempts < MAX_ATTEMPTS) {
@@ -121,25 +133,34 @@ export class JobPipeline {
     let started = performance.now();
     const file = await channel.download(job, this.deps.maxFileMb * 2 ** 20);
     outcome.downloadMs = performance.now() - started;
+    const decode = () =>
+      decodeToPcm(file, { ffmpegPath: this.deps.ffmpegPath, maxSeconds: this.deps.maxAudioSeconds, expectedSeconds: job.claimedSeconds ?? undefined }).catch((error: unknown) => {
+        if (error instanceof AudioError && error.failure === 'timed_out') metrics.deadlinesExceeded.inc({ stage: 'decode' });
+        throw error;
+      });
     let audio: DecodedAudio;
+    let speech: SpeechPlan;
+    let transcribed: PoolResult;
     try {
       started = performance.now();
-      audio = await decodeToPcm(file, { ffmpegPath: this.deps.ffmpegPath, maxSeconds: this.deps.maxAudioSeconds });
+      audio = await decode();
+      outcome.decodeMs = performance.now() - started;
+      outcome.audioSeconds = audio.seconds;
+
+      speech = await this.deps.speech.plan(audio.samples);
+      Object.assign(outcome, { speechSeconds: speech.speechSeconds, vadMs: speech.vadMs });
+      if (speech.windows.length === 0) throw new JobError('no_speech', `no speech found in ${audio.seconds.toFixed(1)} s`);
+
+      // The samples move to the worker; a retry on a fresh worker decodes the file again.
+      transcribed = await this.deps.pool.transcribe(
+        { samples: audio.samples, reload: () => decode().then((again) => again.samples) },
+        { language: job.requestedLanguage, task: job.task, timestamps: job.timestamps, windows: speech.windows },
+        (done, total) => progress.report(done, total),
+      );
     } finally {
       await rm(file, { force: true });
     }
-    outcome.decodeMs = performance.now() - started;
-    outcome.audioSeconds = audio.seconds;
-
-    const speech = await this.deps.speech.plan(audio.samples);
-    Object.assign(outcome, { speechSeconds: speech.speechSeconds, vadMs: speech.vadMs });
-    if (speech.windows.length === 0) throw new JobError('no_speech', `no speech found in ${audio.seconds.toFixed(1)} s`);
-
-    const { result, workerId, threads } = await this.deps.pool.transcribe(
-      audio.samples,
-      { language: job.requestedLanguage, task: job.task, timestamps: job.timestamps, windows: speech.windows },
-      (done, total) => progress.report(done, total),
-    );
+    const { result, workerId, threads } = transcribed;
     await progress.stop();
     const cleaned = cleanTranscript(result.text, onOriginalTimeline(result.segments, speech.windows, SAMPLE_RATE));
     Object.assign(outcome, {

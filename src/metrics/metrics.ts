@@ -7,7 +7,7 @@ import { availableMemoryMb, memoryLimitBytes, processSwapBytes } from '../machin
  * Every reason a worker can exit, so that each restart series exists at 0 from the start: alert
  * rules and dashboard panels then see the first restart as an increase, not as a new series.
  */
-const WORKER_EXIT_REASONS: Record<WorkerExitReason, true> = { out_of_memory: true, crashed: true, recycled: true, load_failed: true };
+const WORKER_EXIT_REASONS: Record<WorkerExitReason, true> = { out_of_memory: true, crashed: true, recycled: true, load_failed: true, timed_out: true };
 
 export class Metrics {
   readonly registry = new Registry();
@@ -91,6 +91,23 @@ export class Metrics {
   readonly deliveryRetries = new Counter({
     name: 'voicebot_delivery_retries_total',
     help: 'Transcript deliveries to Telegram tried again after a failure (the transcript is kept; Whisper does not run again)',
+    registers: [this.registry],
+  });
+  readonly deadlinesExceeded = new Counter({
+    name: 'voicebot_deadlines_exceeded_total',
+    help: 'ffmpeg runs (decode) and worker tasks (transcribe) stopped for passing the deadline their audio length allows',
+    labelNames: ['stage'] as const,
+    registers: [this.registry],
+  });
+  readonly asrUnavailable = new Counter({
+    name: 'voicebot_asr_unavailable_total',
+    help: 'Times no ASR worker could load after repeated tries (the bot then exits for a clean restart)',
+    registers: [this.registry],
+  });
+  readonly retentionPruned = new Counter({
+    name: 'voicebot_retention_pruned_total',
+    help: 'Transcripts cleared and job rows deleted by the retention settings',
+    labelNames: ['what'] as const,
     registers: [this.registry],
   });
   readonly cacheHits = new Counter({ name: 'voicebot_cache_hits_total', help: 'Voice notes answered from a stored transcript', registers: [this.registry] });

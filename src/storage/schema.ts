@@ -43,6 +43,7 @@ export const jobs = sqliteTable(
     attempts: integer('attempts').notNull().default(0),
     leaseUntil: integer('lease_until'),
     createdAt: integer('created_at').notNull(),
+    /** When the latest attempt was claimed: fair scheduling serves the user served longest ago. */
     startedAt: integer('started_at'),
     finishedAt: integer('finished_at'),
 
@@ -86,6 +87,8 @@ export const jobs = sqliteTable(
     // Covers /stats' count by status over a period without touching the table.
     index('jobs_created_status').on(t.createdAt, t.status),
     index('jobs_user_created').on(t.userId, t.createdAt),
+    // Fair scheduling: when each user was last served (claimNext).
+    index('jobs_user_started').on(t.userId, t.startedAt),
     // /stats' RTF percentiles: the k-th RTF of a model and media kind is an OFFSET into this index.
     index('jobs_model_kind_rtf').on(t.model, t.mediaKind, t.rtf, t.createdAt),
   ],
@@ -100,6 +103,13 @@ export const seenUpdates = sqliteTable(
   },
   (t) => [index('seen_updates_seen').on(t.seenAt)],
 );
+
+/** Updates received and not yet handled: a process killed mid-batch replays them at the next start. */
+export const inboxUpdates = sqliteTable('inbox_updates', {
+  updateId: integer('update_id').primaryKey(),
+  payload: text('payload').notNull(),
+  receivedAt: integer('received_at').notNull(),
+});
 
 export const userSettings = sqliteTable('user_settings', {
   userId: integer('user_id').primaryKey(),

@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { afterEach } from 'vitest';
 import { BotProcess } from './bot-process.js';
 import { FakeBotApi, TEST_TOKEN, type SentMessage } from './fake-bot-api.js';
 import { LoopbackModelHub } from './model-hub.js';
@@ -89,4 +90,17 @@ export class Harness {
     await Promise.all([this.api.stop(), this.hub.stop()]);
     return code;
   }
+}
+
+/** A factory for harnesses that are all stopped after each test of the file that calls it. */
+export function harnessPerTest(): (env?: Record<string, string>) => Promise<Harness> {
+  const created: Harness[] = [];
+  afterEach(async () => {
+    await Promise.all(created.splice(0).map((h) => h.stop()));
+  });
+  return async (env = {}) => {
+    const h = await Harness.create(env);
+    created.push(h);
+    return h;
+  };
 }

@@ -1,0 +1,201 @@
+// Faults below the bot: a stuck ffmpeg, a stuck or killed worker, a model that stops loading.
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { AsrPool, type WorkerExitReason } from '../src/asr/pool.js';
+import { decodeToPcm, findFfmpeg, SAMPLE_RATE } from '../src/audio/ffmpeg.js';
+import { RmsSpeechGate } from '../src/audio/speech-gate.js';
+import { createTelegramClients } from '../src/bot/bot.js';
+import { TelegramChannel } from '../src/bot/telegram-channel.js';
+import { Dispatcher } from '../src/jobs/dispatcher.js';
+import { JobError } from '../src/jobs/errors.js';
+import { JobStore } from '../src/jobs/job-store.js';
+import { JobPipeline } from '../src/jobs/pipeline.js';
+import { Metrics } from '../src/metrics/metrics.js';
+import { openDatabase } from '../src/storage/database.js';
+import { speechOgg, toneOgg } from './support/audio.js';
+import { FakeBotApi, TEST_TOKEN } from './support/fake-bot-api.js';
+import { cachedModelsRoot, TEST_MODEL_ID } from './support/test-model.js';
+
+const ffmpegPath = findFfmpeg().path;
+const work = mkdtempSync(path.join(os.tmpdir(), 'voicebot-pool-faults-'));
+const request = { language: 'en', task: 'transcribe', timestamps: false } as const;
+const pools: AsrPool[] = [];
+afterAll(async () => {
+  await Promise.all(pools.map((p) => p.close()));
+  rmSync(work, { recursive: true, force: true });
+});
+
+function writeFile(bytes: Buffer, name: string): string {
+  const target = path.join(work, name);
+  writeFileSync(target, bytes);
+  return target;
+}
+
+/** Pids of processes whose command line mentions `needle`. */
+function processesMentioning(needle: string): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+async function startPool(options: Partial<ConstructorParameters<typeof AsrPool>[0]> = {}, modelsDir?: string): Promise<AsrPool> {
+  const pool = new AsrPool({
+    size: 1,
+    init: { modelId: TEST_MODEL_ID, modelsDir: modelsDir ?? (await cachedModelsRoot()), dtype: 'q8', threads: 1, cpuArena: false },
+    maxTasksPerWorker: 0,
+    recycleRssMb: 0,
+    ...options,
+  });
+  pools.push(pool);
+  await pool.start();
+  return pool;
+}
+
+describe('ffmpeg', () => {
+  it('a stuck ffmpeg (reading a FIFO nobody writes) is killed at its deadline', async () => {
+    const fifo = path.join(work, 'never-ends.oga');
+    execFileSync('mkfifo', [fifo]);
+    const started = performance.now();
+    const outcome = await Promise.race([
+      decodeToPcm(fifo, { ffmpegPath, maxSeconds: 60, deadlineMs: 1_500 }).catch((e: unknown) => e),
+      new Promise((resolve) => setTimeout(() => resolve('still waiting after 30 s'), 30_000)),
+    ]);
+    expect(outcome).toBeInstanceOf(JobError);
+    expect((outcome as JobError).code).toBe('timed_out');
+    console.log(`stuck ffmpeg: stopped after ${Math.round(performance.now() - started)} ms (deadline 1500 ms)`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(processesMentioning(fifo)).toEqual([]);
+  });
+
+  it('decodes into the one buffer allocated for the announced length, the same samples as a growing one', async () => {
+    const file = writeFile(toneOgg(440, 5), 'tone.ogg');
+    const announced = await decodeToPcm(file, { ffmpegPath, maxSeconds: 60, expectedSeconds: 5 });
+    const unannounced = await decodeToPcm(file, { ffmpegPath, maxSeconds: 60, expectedSeconds: 1 });
+    // Telegram's whole seconds plus one: allocated once, never copied.
+    expect(announced.samples.buffer.byteLength).toBe(6 * SAMPLE_RATE * 4);
+    expect(announced.seconds).toBeCloseTo(5, 1);
+    expect(Array.from(unannounced.samples)).toEqual(Array.from(announced.samples));
+  });
+});
+
+describe('the ASR pool', () => {
+  it('hands the samples over to the worker (no copy) and decodes them again for a retry on a fresh worker', async () => {
+    const workers: Worker[] = [];
+    const pool = await startPool({ onSpawn: (w) => workers.push(w) });
+    const file = writeFile(speechOgg('The samples move to the worker.', 8), 'handover.ogg');
+    const decode = async () => (await decodeToPcm(file, { ffmpegPath, maxSeconds: 60 })).samples;
+    const samples = await decode();
+    let reloads = 0;
+    const job = pool.transcribe({ samples, reload: () => (reloads++, decode()) }, request);
+    expect(samples.buffer.byteLength).toBe(0); // transferred: nothing of it is left on this thread
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await workers[0]!.terminate();
+    const { result, workerId } = await job;
+    expect(result.text.length).toBeGreaterThan(0);
+    expect(workerId).toBe(2);
+    expect(reloads).toBe(1);
+  }, 300_000);
+
+  it('replaces a worker that passes its task deadline, like a crashed one, and fails the task after a second time', async () => {
+    const exits: WorkerExitReason[] = [];
+    let deadlineMs = 1;
+    const pool = await startPool({ taskDeadlineMs: () => deadlineMs });
+    pool.on('worker_exit', (e) => exits.push(e.reason));
+    const samples = (await decodeToPcm(writeFile(speechOgg('A stuck worker.', 3), 'stuck.ogg'), { ffmpegPath, maxSeconds: 60 })).samples;
+    const error = await pool.transcribe(samples, request).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(JobError);
+    expect((error as JobError).code).toBe('timed_out');
+    expect(exits).toEqual(['timed_out', 'timed_out']);
+    deadlineMs = 120_000;
+    await new Promise<void>((resolve) => pool.once('worker_ready', () => resolve()));
+    expect((await pool.transcribe(samples, request)).result.text.length).toBeGreaterThan(0);
+  }, 300_000);
+
+  it('respawns a worker that cannot load, with backoff; says so when none can; recovers when the model is back', async () => {
+    const modelsDir = path.join(work, 'models');
+    cpSync(await cachedModelsRoot(), modelsDir, { recursive: true });
+    const modelDir = path.join(modelsDir, ...TEST_MODEL_ID.split('/'));
+    const delays: number[] = [];
+    const pool = await startPool({ maxTasksPerWorker: 1, respawnDelayMs: (n) => (delays.push(n), 100) }, modelsDir);
+    const samples = (await decodeToPcm(writeFile(speechOgg('The model goes away.', 3), 'away.ogg'), { ffmpegPath, maxSeconds: 60 })).samples;
+    const unavailable = new Promise<{ failuresInARow: number; lastError: string }>((resolve) => pool.once('unavailable', resolve));
+
+    renameSync(modelDir, `${modelDir}.gone`);
+    await pool.transcribe(samples, request); // the worker is recycled after this one; its replacement cannot load
+    const waiting = pool.transcribe(samples, request);
+    const report = await unavailable;
+    expect(report.failuresInARow).toBe(5);
+    expect(report.lastError).toMatch(/could not load/);
+    expect(pool.readyWorkers).toBe(0);
+    expect(delays.slice(0, 5)).toEqual([1, 2, 3, 4, 5]);
+
+    renameSync(`${modelDir}.gone`, modelDir);
+    expect((await waiting).result.text.length).toBeGreaterThan(0);
+  }, 300_000);
+});
+
+describe('a worker killed mid-job, over and over, in the real wiring', () => {
+  it('20 notes, each with its worker terminated while transcribing: 20 answered, each once', async () => {
+    const api = new FakeBotApi();
+    await api.start();
+    const db = openDatabase(path.join(work, 'killed-workers.sqlite'));
+    const store = new JobStore(db);
+    // Which worker each task went to, in order: the test kills the one holding the note.
+    const dispatched: { worker: Worker; workerId: number }[] = [];
+    const onSpawn = (worker: Worker, workerId: number) => {
+      const post = worker.postMessage.bind(worker);
+      worker.postMessage = (...args: Parameters<Worker['postMessage']>) => {
+        dispatched.push({ worker, workerId });
+        post(...args);
+      };
+    };
+    // Two workers, one job at a time: the retry runs on the idle one while the dead one is replaced.
+    const pool = await startPool({ size: 2, onSpawn });
+    const exits: WorkerExitReason[] = [];
+    pool.on('worker_exit', (e) => exits.push(e.reason));
+    const log = pino({ level: 'silent' });
+    const channel = new TelegramChannel({ api: createTelegramClients(TEST_TOKEN, api.apiRoot).jobApi, store, token: TEST_TOKEN, apiRoot: api.apiRoot, scrub: (text) => text, onRetry: () => {}, onAttachmentError: () => {} });
+    const pipeline = new JobPipeline({ store, channel, pool, speech: new RmsSpeechGate(16_000), metrics: new Metrics(), log, ffmpegPath, modelId: TEST_MODEL_ID, maxAudioSeconds: 600, maxFileMb: 20, storeTranscripts: true });
+    const dispatcher = new Dispatcher({ store, concurrency: 1, leaseMs: 30_000, run: (job, stopping) => pipeline.run(job, stopping), workersReady: () => pool.readyWorkers > 0, memoryAllowsMore: () => true, onQueueDepth: () => {}, log });
+    const clip = speechOgg('A worker dies.', 1);
+    const notes = Array.from({ length: 20 }, (_, i) => {
+      const file = api.addFile(clip);
+      return store.insert({ chatId: 1, chatType: 'private', messageId: 100 + i, userId: 1, fileId: file.file_id, fileUniqueId: file.file_unique_id, mediaKind: 'voice', claimedSeconds: 1, createdAt: Date.now() - 10_000 })!;
+    });
+    const killed: number[] = [];
+    const started = performance.now();
+    try {
+      dispatcher.start();
+      for (const [i, note] of notes.entries()) {
+        // Note i's first task is the (2i+1)-th dispatch: its retry is the (2i+2)-th.
+        await api.waitFor(() => dispatched.length === 2 * i + 1, 60_000, `note ${i} to reach a worker`);
+        const { worker, workerId } = dispatched[2 * i]!;
+        killed.push(workerId);
+        await worker.terminate();
+        await api.waitFor(() => store.get(note.id)?.status === 'done', 60_000, `note ${i} to finish`);
+      }
+      const answered = notes.filter((n) => api.repliesTo(1, n.messageId).length === 1 && /language/.test(api.repliesTo(1, n.messageId)[0]!.text));
+      console.log(`worker killed mid-job ${exits.filter((e) => e === 'crashed').length} times: ${answered.length} of 20 notes answered, each once (${Math.round((performance.now() - started) / 1000)} s)`);
+      expect(exits.filter((e) => e === 'crashed')).toHaveLength(20);
+      expect(answered).toHaveLength(20);
+      for (const [i, n] of notes.entries()) expect(store.get(n.id)!.workerId).not.toBe(killed[i]);
+    } finally {
+      await dispatcher.drain(1_000);
+      await pool.close();
+      await api.stop();
+      db.$client.close();
+    }
+  }, 600_000);
+});

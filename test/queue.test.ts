@@ -1,0 +1,143 @@
+// The durable queue's policy on a real SQLite file: fair claims, attempts, retention; PCM buffer and limits.
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { audioLimit } from '../src/audio/audio-budget.js';
+import { PcmBuffer } from '../src/audio/pcm-buffer.js';
+import { loadConfig } from '../src/config.js';
+import { JobStore, type NewJob } from '../src/jobs/job-store.js';
+import { Retention } from '../src/jobs/retention.js';
+import { Metrics } from '../src/metrics/metrics.js';
+import { openDatabase } from '../src/storage/database.js';
+
+const DAY = 86_400_000;
+let nextMessage = 1;
+
+function freshStore(): JobStore {
+  return new JobStore(openDatabase(path.join(mkdtempSync(path.join(os.tmpdir(), 'voicebot-queue-')), 'voicebot.sqlite')));
+}
+
+function job(userId: number, extra: Partial<NewJob> = {}): NewJob {
+  const messageId = nextMessage++;
+  // Older than the status-message wait, so the job is claimable at once.
+  return { chatId: userId, chatType: 'private', messageId, userId, fileId: `f${messageId}`, fileUniqueId: `u${messageId}`, mediaKind: 'voice', createdAt: Date.now() - 10_000, ...extra };
+}
+
+describe('claimNext', () => {
+  it('takes turns between users: a batch of six does not run ahead of the notes others send after it', () => {
+    const store = freshStore();
+    for (let i = 0; i < 6; i++) store.insert(job(1));
+    store.insert(job(2));
+    store.insert(job(3));
+    const order: number[] = [];
+    for (let claimed = store.claimNext(60_000); claimed; claimed = store.claimNext(60_000)) {
+      order.push(claimed.userId);
+      store.finish(claimed.id, 'done', {});
+    }
+    console.log(`fair order of 8 notes (user 1 forwarded six first): ${order.join(' ')}`);
+    expect(order).toEqual([1, 2, 3, 1, 1, 1, 1, 1]);
+  });
+
+  it('serves the user waiting longest while others are still being served', () => {
+    const store = freshStore();
+    for (let i = 0; i < 3; i++) store.insert(job(10));
+    const first = store.claimNext(60_000)!; // user 10 is being served
+    store.insert(job(11));
+    expect(store.claimNext(60_000)!.userId).toBe(11);
+    store.finish(first.id, 'done', {});
+    expect(store.claimNext(60_000)!.userId).toBe(10);
+  });
+
+  it('counts an attempt at every claim, also after a crash; a shutdown gives the attempt back', () => {
+    const store = freshStore();
+    const { id } = store.insert(job(20))!;
+    expect(store.claimNext(60_000)!.attempts).toBe(1);
+    expect(store.releaseAbandoned()).toBe(1); // the process died mid-job
+    expect(store.claimNext(60_000)!.attempts).toBe(2);
+    store.releaseForShutdown(id);
+    expect(store.get(id)).toMatchObject({ status: 'queued', attempts: 1 });
+    expect(store.claimNext(60_000)!.attempts).toBe(2);
+  });
+});
+
+describe('retention', () => {
+  it('clears old transcripts first, deletes old finished rows later, never touches pending jobs', () => {
+    const store = freshStore();
+    const now = Date.now();
+    const at = (days: number, status: 'done' | 'failed' | 'queued') => store.insert(job(30, { createdAt: now - days * DAY, status, transcript: status === 'done' ? 'text' : null }))!.id;
+    const recent = at(5, 'done');
+    const older = at(40, 'done');
+    const oldest = at(100, 'done');
+    const oldFailure = at(100, 'failed');
+    const waiting = at(100, 'queued');
+    const retention = new Retention({ store, transcriptRetentionDays: 30, jobRetentionDays: 90, metrics: new Metrics(), log: pino({ level: 'silent' }) });
+    expect(retention.prune(now)).toEqual({ transcripts: 2, jobs: 2 });
+    expect(store.get(recent)!.transcript).toBe('text');
+    expect(store.get(older)!.transcript).toBeNull();
+    expect(store.get(oldest)).toBeUndefined();
+    expect(store.get(oldFailure)).toBeUndefined();
+    expect(store.get(waiting)!.status).toBe('queued');
+  });
+
+  it('is configured from the environment; transcripts may not outlive their rows', () => {
+    const env = { BOT_TOKEN: '1:x' };
+    const machine = { vcpus: 2, memoryMb: 4096 };
+    expect(loadConfig(env, machine)).toMatchObject({ transcriptRetentionDays: 30, jobRetentionDays: 90 });
+    expect(loadConfig({ ...env, JOB_RETENTION_DAYS: '7' }, machine)).toMatchObject({ transcriptRetentionDays: 7, jobRetentionDays: 7 });
+    expect(() => loadConfig({ ...env, JOB_RETENTION_DAYS: '7', TRANSCRIPT_RETENTION_DAYS: '8' }, machine)).toThrow(/TRANSCRIPT_RETENTION_DAYS/);
+  });
+});
+
+describe('per-user backlog', () => {
+  it('by default accepts a forwarded batch well beyond six notes', () => {
+    const config = loadConfig({ BOT_TOKEN: '1:x' }, { vcpus: 2, memoryMb: 4096 });
+    expect(config.userMaxActiveJobs).toBeGreaterThanOrEqual(20);
+    expect(config.userJobsPerMinute).toBeGreaterThanOrEqual(20);
+  });
+});
+
+describe('PcmBuffer', () => {
+  const bytesOf = (values: number[]) => new Uint8Array(Float32Array.from(values).buffer);
+
+  it('writes chunks that split samples into the one buffer allocated ahead', () => {
+    const values = Array.from({ length: 1000 }, (_, i) => Math.sin(i));
+    const bytes = bytesOf(values);
+    const pcm = new PcmBuffer(1000, 10_000);
+    for (let at = 0; at < bytes.length; at += 7) pcm.append(bytes.subarray(at, at + 7));
+    const samples = pcm.samples();
+    expect(pcm.grows).toBe(0);
+    expect(samples.buffer.byteLength).toBe(4000);
+    expect(Array.from(samples)).toEqual(Array.from(Float32Array.from(values)));
+  });
+
+  it('grows when the audio is longer than announced, and stops keeping past its limit', () => {
+    const values = Array.from({ length: 5000 }, (_, i) => i);
+    const pcm = new PcmBuffer(100, 3000);
+    pcm.append(bytesOf(values));
+    expect(pcm.grows).toBe(1);
+    expect(pcm.samplesReceived).toBe(5000);
+    expect(pcm.samples().length).toBe(3000);
+    expect(pcm.samples()[2999]).toBe(2999);
+  });
+});
+
+describe('MAX_AUDIO_SECONDS and the memory budget', () => {
+  it('caps what the tier cannot hold and says why', () => {
+    const config = loadConfig({ BOT_TOKEN: '1:x', WHISPER_MODEL: 'base', MAX_AUDIO_SECONDS: '86400', ASR_WORKERS: '1' }, { vcpus: 1, memoryMb: 900 });
+    console.log(`1 GB tier, base: ${config.maxAudioReason}`);
+    expect(config.maxAudioSeconds).toBeLessThan(86_400);
+    expect(config.maxAudioSeconds).toBeGreaterThanOrEqual(600);
+    expect(config.maxAudioReason).toMatch(/capped/);
+    const roomy = loadConfig({ BOT_TOKEN: '1:x', WHISPER_MODEL: 'base' }, { vcpus: 1, memoryMb: 900 });
+    expect(roomy.maxAudioSeconds).toBe(600);
+  });
+
+  it('is PCM per second per running job against the memory beside the workers', () => {
+    // 64 MB spare, two jobs at once: 64 MiB / (64 000 B/s × 2) = 524 s.
+    expect(audioLimit({ requestedSeconds: 3600, budgetMb: 1064, committedMb: 1000, concurrentJobs: 2 }).maxSeconds).toBe(524);
+    expect(audioLimit({ requestedSeconds: 3600, budgetMb: 900, committedMb: 1000, concurrentJobs: 1 }).maxSeconds).toBe(60);
+    expect(audioLimit({ requestedSeconds: 300, budgetMb: 1064, committedMb: 1000, concurrentJobs: 2 }).maxSeconds).toBe(300);
+  });
+});
