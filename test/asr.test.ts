@@ -8,6 +8,7 @@ import type { TranscribeRequest } from '../src/asr/protocol.js';
 import { asJobError } from '../src/jobs/errors.js';
 import { whisperMetaRoot } from '../bench/synth/model-folder.js';
 import { cachedModelsRoot, TEST_MODEL_ID } from './support/test-model.js';
+import { killMidJob } from './support/worker-death.js';
 
 const meta = JSON.parse(readFileSync(path.join(whisperMetaRoot(), 'whisper-tiny/generation_config.json'), 'utf8')) as { lang_to_id: Record<string, number> };
 const audio = (seconds: number) => Float32Array.from({ length: seconds * 16000 }, (_, i) => 0.3 * Math.sin(i / 9) * Math.sin(i / 5000));
@@ -71,15 +72,11 @@ describe('worker recycling', () => {
   });
 });
 
-/**
- * Kills a worker between two windows, right after it reports the first one. Terminating a worker
- * inside onnxruntime's run aborts the whole process (the binding's N-API calls fail after the run and
- * throw out of native code), so a kill at a random moment would take the test runner with it.
- */
+/** Kills a worker mid-job, right after it reports its first window. */
 function killAfterFirstWindow(worker: Worker): Promise<number> {
   return new Promise((resolve) => {
     worker.on('message', (message: { type: string }) => {
-      if (message.type === 'progress') resolve(worker.terminate());
+      if (message.type === 'progress') resolve(killMidJob(worker));
     });
   });
 }

@@ -19,6 +19,7 @@ import { speechOgg } from './support/audio.js';
 import { FakeBotApi, TEST_TOKEN } from './support/fake-bot-api.js';
 import { harnessPerTest } from './support/harness.js';
 import { cachedModelsRoot, TEST_MODEL_ID } from './support/test-model.js';
+import { killMidJob } from './support/worker-death.js';
 
 const harness = harnessPerTest();
 
@@ -123,7 +124,7 @@ describe('a worker killed mid-job, in the real wiring', () => {
     try {
       dispatcher.start();
       await api.waitFor(() => pool.busyWorkers === 1, 30_000, 'the worker to start the job');
-      await workers[0]!.terminate();
+      await killMidJob(workers[0]!);
       await api.waitFor(() => store.get(job.id)?.status === 'done', 60_000, 'the job to finish');
       expect(exits).toEqual(['crashed']);
       expect(store.get(job.id)!.workerId).toBe(2);

@@ -20,6 +20,7 @@ import { openDatabase } from '../src/storage/database.js';
 import { speechOgg, toneOgg } from './support/audio.js';
 import { FakeBotApi, TEST_TOKEN } from './support/fake-bot-api.js';
 import { cachedModelsRoot, TEST_MODEL_ID } from './support/test-model.js';
+import { killMidJob } from './support/worker-death.js';
 
 const ffmpegPath = findFfmpeg().path;
 const work = mkdtempSync(path.join(os.tmpdir(), 'voicebot-pool-faults-'));
@@ -101,7 +102,7 @@ describe('the ASR pool', () => {
     const job = pool.transcribe({ samples, reload: () => (reloads++, decode()) }, request);
     expect(samples.buffer.byteLength).toBe(0); // transferred: nothing of it is left on this thread
     await new Promise((resolve) => setTimeout(resolve, 200));
-    await workers[0]!.terminate();
+    await killMidJob(workers[0]!);
     const { result, workerId } = await job;
     expect(result.text.length).toBeGreaterThan(0);
     expect(workerId).toBe(2);
@@ -183,7 +184,7 @@ describe('a worker killed mid-job, over and over, in the real wiring', () => {
         await api.waitFor(() => dispatched.length === 2 * i + 1, 60_000, `note ${i} to reach a worker`);
         const { worker, workerId } = dispatched[2 * i]!;
         killed.push(workerId);
-        await worker.terminate();
+        await killMidJob(worker);
         await api.waitFor(() => store.get(note.id)?.status === 'done', 60_000, `note ${i} to finish`);
       }
       const answered = notes.filter((n) => api.repliesTo(1, n.messageId).length === 1 && /language/.test(api.repliesTo(1, n.messageId)[0]!.text));

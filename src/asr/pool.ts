@@ -75,6 +75,9 @@ interface Task {
   attempts: number;
 }
 
+/** Longer than any single encoder or decoder run, even of medium on a loaded 1-vCPU VPS. */
+const STOP_GRACE_MS = 30_000;
+
 interface Slot {
   id: number;
   worker: Worker;
@@ -82,7 +85,7 @@ interface Slot {
   task?: Task & { requestId: number };
   jobs: number;
   retiring: boolean;
-  /** The running task's deadline; when it fires the worker is terminated like a crashed one. */
+  /** The running task's deadline; when it fires the worker is stopped and replaced like a crashed one. */
   deadline?: NodeJS.Timeout;
   timedOut: boolean;
 }
@@ -144,8 +147,20 @@ export class AsrPool extends EventEmitter<PoolEvents> {
     for (const timer of this.respawns) clearTimeout(timer);
     this.respawns.clear();
     for (const task of this.waiting.splice(0)) task.reject(new AsrError('failed', 'the ASR pool closed'));
-    await Promise.all([...this.slots.values()].map((s) => s.worker.terminate()));
+    await Promise.all([...this.slots.values()].map((s) => this.stop(s)));
     this.slots.clear();
+  }
+
+  /**
+   * Ends a worker between two onnxruntime runs (a thread torn down mid-run aborts the whole process,
+   * see native-runs.ts). A run still going after STOP_GRACE_MS is stuck: the thread is terminated
+   * anyway, as the last resort.
+   */
+  private stop(slot: Slot): Promise<void> {
+    const exited = new Promise<void>((resolve) => slot.worker.once('exit', () => resolve()));
+    slot.worker.postMessage({ type: 'stop' } satisfies ToWorker);
+    const stuck = setTimeout(() => void slot.worker.terminate(), STOP_GRACE_MS);
+    return exited.finally(() => clearTimeout(stuck));
   }
 
   private spawn(): Promise<void> {
@@ -207,7 +222,7 @@ export class AsrPool extends EventEmitter<PoolEvents> {
     const tooBig = recycleRssMb > 0 && process.memoryUsage.rss() / 2 ** 20 > recycleRssMb;
     if (!tooMany && !tooBig) return;
     slot.retiring = true;
-    void slot.worker.terminate();
+    void this.stop(slot);
   }
 
   private onExit(slot: Slot, code: number, error: Error | undefined): void {
@@ -286,7 +301,7 @@ export class AsrPool extends EventEmitter<PoolEvents> {
       const seconds = task.samples.length / SAMPLE_RATE;
       slot.deadline = setTimeout(() => {
         slot.timedOut = true;
-        void slot.worker.terminate();
+        void this.stop(slot);
       }, (this.options.taskDeadlineMs ?? transcribeDeadlineMs)(seconds));
       const message = { type: 'transcribe', requestId, samples: task.samples, request: task.request } satisfies ToWorker;
       // Handed-over audio moves to the worker with its buffer; a bare array is cloned, the caller keeps it.

@@ -90,7 +90,10 @@ export interface TranscriptionResult {
   workerExternalMb: number;
 }
 
-export type ToWorker = { type: 'transcribe'; requestId: number; samples: Float32Array; request: TranscribeRequest };
+export type ToWorker =
+  | { type: 'transcribe'; requestId: number; samples: Float32Array; request: TranscribeRequest }
+  /** End the thread between two onnxruntime runs (see native-runs.ts). */
+  | { type: 'stop' };
 
 export type FromWorker =
   | { type: 'ready'; loadMs: number; loadNotes: string[] }

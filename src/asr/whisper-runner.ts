@@ -10,6 +10,7 @@ import { cropFrames, encoderFrames, type WindowSettings } from './encoder-window
 import { FALLBACK_TEMPERATURES, mayConditionNext, previousTextPrompt, WHISPER_THRESHOLDS } from './fallback.js';
 import { withRewrittenEncoder } from './graph-rewrite/session-hook.js';
 import { LogMelSpectrogram } from './log-mel.js';
+import { countRuns } from './native-runs.js';
 import type { WhisperVocabulary } from './logits-rules.js';
 import type { DecodingOptions, Segment, TranscribeRequest, TranscriptionResult, WindowRecord, WorkerInit } from './protocol.js';
 import { fixedWindows, windowAudio } from './window-plan.js';
@@ -135,6 +136,8 @@ export class WhisperRunner {
     ]));
     const [tokenizer, featureExtractor, model] = loaded.value;
     const parts = { tokenizer, featureExtractor, model } as unknown as WhisperParts;
+    countRuns(parts.model.sessions.model);
+    countRuns(parts.model.sessions.decoder_model_merged);
     const window: WindowSettings = loaded.fitsWindow ? settings.window : { ...settings.window, mode: 'full' };
     // A rewritten encoder leaves the file's bytes and the new model's (~2 × its size) to the collector.
     collectGarbage();

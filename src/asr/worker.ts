@@ -1,5 +1,6 @@
 // The ASR worker thread: loads the model once, then transcribes what the pool sends, one at a time.
 import { parentPort, workerData } from 'node:worker_threads';
+import { stopBetweenRuns } from './native-runs.js';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
 import { WhisperRunner } from './whisper-runner.js';
 
@@ -17,6 +18,10 @@ try {
 }
 
 port.on('message', async (message: ToWorker) => {
+  if (message.type === 'stop') {
+    stopBetweenRuns();
+    return;
+  }
   const { requestId } = message;
   try {
     const result = await runner.transcribe(message.samples, message.request, (chunksDone, chunksTotal) =>
