@@ -12,7 +12,8 @@ import { RmsSpeechGate } from '../src/audio/speech-gate.js';
 import { createTelegramClients } from '../src/bot/bot.js';
 import { TelegramChannel } from '../src/bot/telegram-channel.js';
 import { Dispatcher } from '../src/jobs/dispatcher.js';
-import { JobError } from '../src/jobs/errors.js';
+import { AsrError } from '../src/asr/errors.js';
+import { AudioError } from '../src/audio/errors.js';
 import { JobStore } from '../src/jobs/job-store.js';
 import { JobPipeline } from '../src/jobs/pipeline.js';
 import { Metrics } from '../src/metrics/metrics.js';
@@ -73,8 +74,8 @@ describe('ffmpeg', () => {
       decodeToPcm(fifo, { ffmpegPath, maxSeconds: 60, deadlineMs: 1_500 }).catch((e: unknown) => e),
       new Promise((resolve) => setTimeout(() => resolve('still waiting after 30 s'), 30_000)),
     ]);
-    expect(outcome).toBeInstanceOf(JobError);
-    expect((outcome as JobError).code).toBe('timed_out');
+    expect(outcome).toBeInstanceOf(AudioError);
+    expect((outcome as AudioError).failure).toBe('timed_out');
     console.log(`stuck ffmpeg: stopped after ${Math.round(performance.now() - started)} ms (deadline 1500 ms)`);
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(processesMentioning(fifo)).toEqual([]);
@@ -116,8 +117,8 @@ describe('the ASR pool', () => {
     pool.on('worker_exit', (e) => exits.push(e.reason));
     const samples = (await decodeToPcm(writeFile(speechOgg('A stuck worker.', 3), 'stuck.ogg'), { ffmpegPath, maxSeconds: 60 })).samples;
     const error = await pool.transcribe(samples, request).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(JobError);
-    expect((error as JobError).code).toBe('timed_out');
+    expect(error).toBeInstanceOf(AsrError);
+    expect((error as AsrError).failure).toBe('timed_out');
     expect(exits).toEqual(['timed_out', 'timed_out']);
     deadlineMs = 120_000;
     await new Promise<void>((resolve) => pool.once('worker_ready', () => resolve()));
