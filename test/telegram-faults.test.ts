@@ -135,6 +135,7 @@ describe('deliveries under Telegram faults', () => {
 
   it('progress edits held back by Telegram (a 429 flood wait, a slow edit) never land after the transcript', async () => {
     const progressEdit = (p: Record<string, unknown>) => /Transcribing… \d/.test(String(p.text));
+    const faultsBefore = h.api.injected.get('editMessageText') ?? 0;
     h.api.inject('editMessageText', { count: 1, statuses: [429], retryAfter: 6, when: progressEdit });
     h.api.inject('editMessageText', { delayMs: 3_000, when: progressEdit });
     try {
@@ -143,7 +144,8 @@ describe('deliveries under Telegram faults', () => {
       await h.waitForEmptyQueue();
       // Long enough for an edit still waiting out the flood limit to land.
       await new Promise((resolve) => setTimeout(resolve, 7_000));
-      expect(answer.history.some((t) => /Transcribing… \d/.test(t))).toBe(true);
+      // The flood wait was really hit by a progress edit (on a fast machine none may land at all).
+      expect(h.api.injected.get('editMessageText')).toBeGreaterThan(faultsBefore);
       expect(answer.history.at(-1)).toBe(answer.text);
       expect(answer.text).toMatch(/language/);
     } finally {
