@@ -164,9 +164,12 @@ describe('synthetic Whisper models', () => {
       const { stepwise } = await decoderSession('base', 'q8');
       const times: number[] = [];
       await stepwise(PROMPT, Array.from({ length: 128 }, (_, i) => 1000 + i), (_, ms) => times.push(ms));
-      const first = times.slice(1, 17).reduce((a, b) => a + b, 0); // step 0 warms up the cached branch
-      const last = times.slice(-16).reduce((a, b) => a + b, 0);
-      expect(last).toBeLessThan(2 * first);
+      // Medians, not sums: another test file running beside this one must not decide it. Without the
+      // cache, step n recomputes all n tokens, and the last steps cost ~10× the first ones.
+      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+      const first = median(times.slice(1, 17)); // step 0 warms up the cached branch
+      const last = median(times.slice(-16));
+      expect(last).toBeLessThan(3 * first);
     });
   });
 });
