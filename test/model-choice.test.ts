@@ -32,6 +32,8 @@ describe('the speed table', () => {
     const fromFiles: string[] = [];
     for (const file of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
       const results = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as BenchResults;
+      // Other benches (bench:vad, --baseline bare) write their own schemas beside the tier tables.
+      if (results.schema !== 'voicebot-bench/1') continue;
       for (const run of results.runs) {
         const rtf = rtfAt10s(run.clips.map((c) => ({ seconds: c.seconds, rtf: c.rtf.p50 })));
         if (run.workers !== 1 || run.dtype !== 'q8' || rtf === undefined) continue;
