@@ -94,7 +94,8 @@ describe('commands and settings', () => {
     expect(await answer(user, mark)).toMatch(/\/timestamps is now on/);
     const { messageId } = h.api.sendVoice({ chatId: user, userId: user, bytes: speechOgg('A long voice note with many words in it, spoken slowly.', 65), duration: 65 });
     const reply = await h.waitForAnswer(user, messageId, 90_000);
-    expect(reply.history).toEqual(expect.arrayContaining([expect.stringMatching(/Transcribing… 1\/3/), expect.stringMatching(/Transcribing… 2\/3/)]));
+    // Progress edits go one at a time and the latest wins: on a fast machine 2/3 may be dropped for 3/3's answer.
+    expect(reply.history).toEqual(expect.arrayContaining([expect.stringMatching(/Transcribing… [12]\/3/)]));
     expect(reply.text).toMatch(/^\[\d\d:\d\d\] /);
     const srt = await h.api.waitFor(() => h.api.documents.find((d) => d.chat_id === user && d.file_name.endsWith('.srt')), 10_000, 'the .srt file');
     expect(srt.content).toMatch(/^1\n\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}\n/);
