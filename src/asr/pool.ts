@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { SAMPLE_RATE } from '../audio/ffmpeg.js';
-import { transcribeDeadlineMs } from '../jobs/deadlines.js';
+import { transcribeDeadlineMs } from './transcribe-deadline.js';
 import { AsrError } from './errors.js';
 import type { FromWorker, ToWorker, TranscribeRequest, TranscriptionResult, WorkerInit } from './protocol.js';
 

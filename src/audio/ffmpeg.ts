@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import ffmpeg from 'fluent-ffmpeg';
-import { decodeDeadlineMs } from '../jobs/deadlines.js';
+import { decodeDeadlineMs } from './decode-deadline.js';
 import { AudioError } from './errors.js';
 import { PcmBuffer } from './pcm-buffer.js';
 
