@@ -4,6 +4,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
+import { countRuns } from './native-runs.js';
 import { VAD_FRAME_SAMPLES } from './vad-segments.js';
 
 /** v5 prepends the last 64 samples of the previous frame to each frame (576 samples in all). */
@@ -42,6 +43,7 @@ export class SileroVad {
       // The arena would keep its high-water mark for good; the model's buffers are a few kB.
       enableCpuMemArena: false,
     });
+    countRuns(session);
     return new SileroVad(session, sampleRate);
   }
 
@@ -51,11 +53,11 @@ export class SileroVad {
     this.input.fill(0);
   }
 
-  /** One probability per frame of `samples`; a last partial frame is padded with silence. Stops early when `stop()` says so. */
-  async score(samples: Float32Array, stop: () => boolean): Promise<Float32Array> {
+  /** One probability per frame of `samples`; a last partial frame is padded with silence. */
+  async score(samples: Float32Array): Promise<Float32Array> {
     const frames = Math.ceil(samples.length / VAD_FRAME_SAMPLES);
     const probabilities = new Float32Array(frames);
-    for (let frame = 0; frame < frames && !stop(); frame++) {
+    for (let frame = 0; frame < frames; frame++) {
       const chunk = samples.subarray(frame * VAD_FRAME_SAMPLES, (frame + 1) * VAD_FRAME_SAMPLES);
       this.input.copyWithin(0, VAD_FRAME_SAMPLES);
       this.input.set(chunk, CONTEXT_SAMPLES);

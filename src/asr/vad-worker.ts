@@ -1,9 +1,9 @@
 // The VAD worker thread: loads Silero once, then scores the chunks of one note after another.
 // A note arrives in chunks (so no second copy of a long note exists at once); the model's state
 // runs on from chunk to chunk and is reset at a note's first chunk.
-// The thread ends itself when told to stop, between two frames: Worker.terminate() during an
-// onnxruntime run aborts the whole process (an uncaught Napi::Error from the run's callback).
+// The thread ends itself when told to stop, between two frames (see native-runs.ts).
 import { parentPort, workerData } from 'node:worker_threads';
+import { stopBetweenRuns } from './native-runs.js';
 import { SileroVad } from './silero-vad.js';
 import type { FromVadWorker, ToVadWorker } from './vad-stage.js';
 
@@ -20,24 +20,17 @@ try {
   process.exit(1);
 }
 
-let scoring = false;
-let stopping = false;
 port.on('message', async (message: ToVadWorker) => {
   if (message.type === 'stop') {
-    stopping = true;
-    if (!scoring) process.exit(0);
+    stopBetweenRuns();
     return;
   }
-  scoring = true;
   try {
     if (message.firstChunk) vad.reset();
-    const probabilities = await vad.score(message.chunk.subarray(0, message.length), () => stopping);
-    if (stopping) process.exit(0);
+    const probabilities = await vad.score(message.chunk.subarray(0, message.length));
     const { chunk } = message;
     send({ type: 'scored', requestId: message.requestId, probabilities, chunk }, [probabilities.buffer as ArrayBuffer, chunk.buffer as ArrayBuffer]);
   } catch (error) {
     send({ type: 'failed', requestId: message.requestId, message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
-  } finally {
-    scoring = false;
   }
 });
