@@ -8,6 +8,7 @@ import { WINDOW_DEFAULTS, type WindowMode } from './asr/encoder-window.js';
 import type { DecodingOptions, EncoderSettings } from './asr/protocol.js';
 import { DEFAULT_VAD_OPTIONS, type VadOptions } from './asr/vad-segments.js';
 import { audioLimit } from './audio/audio-budget.js';
+import { parseQueueUrl, QueueUrlError, type QueueEndpoint } from './queue/endpoint.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -22,7 +23,31 @@ export class ConfigError extends Error {
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/**
+ * all: the whole bot in one process (SQLite queue, worker threads); bot: Telegram, the SQLite records
+ * and delivery, transcription handed to BullMQ; worker: transcription jobs from BullMQ, no Telegram
+ * polling and no database.
+ */
+export const ROLES = ['all', 'bot', 'worker'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** The BullMQ queue on Redis that ROLE=bot and ROLE=worker share (QUEUE_URL and friends). */
+export interface QueueSettings {
+  endpoint: QueueEndpoint;
+  name: string;
+  /**
+   * How long a worker's hold on a job lasts without being renewed: a worker that died is noticed
+   * after this (and at most as long again), and its job goes to another worker.
+   */
+  lockSeconds: number;
+  /** Jobs the bot hands to the queue at once; the rest wait in SQLite, in the bot's fair order. */
+  maxInFlight: number;
+}
+
 export interface Config {
+  role: Role;
+  /** Set with ROLE=bot and ROLE=worker, never with ROLE=all. */
+  queue?: QueueSettings;
   botToken: string;
   telegramApiRoot: string;
   adminIds: ReadonlySet<number>;
@@ -161,6 +186,35 @@ class EnvReader {
 
 const HUB_ID = /^[\w.-]+\/[\w.-]+$/;
 
+/** ROLE and the queue variables: required together, refused apart, so a half-configured scale-out never starts. */
+function roleAndQueue(r: EnvReader): { role: Role; queue?: QueueSettings } {
+  const role = r.choice<Role>('ROLE', ROLES, 'all');
+  const url = r.raw('QUEUE_URL');
+  if (role === 'all') {
+    if (url) throw new ConfigError('QUEUE_URL', 'is set with ROLE=all: run ROLE=bot (Telegram, records) and ROLE=worker (transcription) processes with it, or remove it for the single-process default');
+    return { role };
+  }
+  if (!url) throw new ConfigError('QUEUE_URL', `required with ROLE=${role}: the Redis that bot and workers share, e.g. redis://:password@redis:6379/0`);
+  let endpoint: QueueEndpoint;
+  try {
+    endpoint = parseQueueUrl(url);
+  } catch (error) {
+    if (error instanceof QueueUrlError) throw new ConfigError('QUEUE_URL', error.message);
+    throw error;
+  }
+  const name = r.string('QUEUE_NAME', 'voicebot-transcribe');
+  if (!/^[\w.-]{1,64}$/.test(name)) throw new ConfigError('QUEUE_NAME', `expected 1–64 characters of A-Z, a-z, 0-9, _, . and -, got "${name}"`);
+  return {
+    role,
+    queue: {
+      endpoint,
+      name,
+      lockSeconds: r.integer('QUEUE_LOCK_SECONDS', 30, 1, 600),
+      maxInFlight: r.integer('REMOTE_MAX_IN_FLIGHT', 16, 1, 1000),
+    },
+  };
+}
+
 /** MAX_AUDIO_SECONDS as asked, capped by what the memory beside a catalogued model's workers holds. */
 function resolveMaxAudio(r: EnvReader, machine: MachineFacts, modelId: string, workers: number): { maxAudioSeconds: number; maxAudioReason: string } {
   const requested = r.integer('MAX_AUDIO_SECONDS', 600, 1, 24 * 3600);
@@ -247,6 +301,8 @@ export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigO
   if ((options.requireToken ?? true) && !botToken) throw new ConfigError('BOT_TOKEN', 'required: the token @BotFather gave you');
   if (botToken && !/^\d+:[\w-]+$/.test(botToken)) throw new ConfigError('BOT_TOKEN', 'does not look like a bot token (digits:secret)');
 
+  const { role, queue } = roleAndQueue(r);
+
   const adminIds = new Set<number>();
   for (const part of (r.raw('ADMIN_IDS') ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
     if (!/^\d+$/.test(part)) throw new ConfigError('ADMIN_IDS', `expected comma-separated numeric user ids, got "${part}"`);
@@ -278,6 +334,8 @@ export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigO
   }
 
   return {
+    role,
+    queue,
     botToken,
     telegramApiRoot: r.url('TELEGRAM_API_ROOT', 'https://api.telegram.org'),
     adminIds,

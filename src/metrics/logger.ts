@@ -1,5 +1,5 @@
-// pino JSON logs (pretty on a developer's terminal); the bot token and the webhook secret never reach
-// them, however deep they hide.
+// pino JSON logs (pretty on a developer's terminal); the bot token, the webhook secret and the queue's
+// Redis password never reach them, however deep they hide.
 import pino, { type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 
@@ -13,9 +13,10 @@ const MIN_SECRET_LENGTH = 8;
 export class SecretScrubber {
   private readonly secrets: string[];
 
-  constructor(botToken: string, webhookSecret?: string) {
+  /** `others`: further secrets in every form they may take, e.g. QUEUE_URL's password and its URL encoding. */
+  constructor(botToken: string, webhookSecret?: string, others: readonly string[] = []) {
     const tokenSecret = botToken.slice(botToken.indexOf(':') + 1);
-    this.secrets = [botToken, tokenSecret, webhookSecret ?? '']
+    this.secrets = [botToken, tokenSecret, webhookSecret ?? '', ...others]
       .filter((secret) => secret.length >= MIN_SECRET_LENGTH)
       .sort((a, b) => b.length - a.length);
   }
