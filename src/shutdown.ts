@@ -1,7 +1,6 @@
 // The stop sequence: no new updates, jobs in flight finish within the grace period, the rest go
 // back to the queue for the next start (and their users are told nothing), then everything closes.
 import type { Logger } from 'pino';
-import type { AsrPool } from './asr/pool.js';
 import type { Dispatcher } from './jobs/dispatcher.js';
 import type { JobStore } from './jobs/job-store.js';
 import type { Retention } from './jobs/retention.js';
@@ -15,9 +14,8 @@ export interface ShutdownParts {
   /** Stops taking updates: long polling, or the webhook route. */
   stopIntake: () => Promise<void>;
   dispatcher: Dispatcher;
-  pool: AsrPool;
-  /** The VAD stage's worker. */
-  speech: { close(): Promise<void> };
+  /** Whatever transcribes: the worker pool and the VAD stage, or the queue's clients. */
+  transcription: { close(): Promise<void> };
   http: { close(): Promise<void> };
   retention: Retention;
   store: JobStore;
@@ -49,12 +47,12 @@ export class Shutdown {
   async run(reason: string, exitCode = 0): Promise<void> {
     if (this.started) return;
     this.started = true;
-    const { dispatcher, pool, speech, http, retention, store, lifecycle, db, log, graceMs } = this.parts;
+    const { dispatcher, transcription, http, retention, store, lifecycle, db, log, graceMs } = this.parts;
     log.info({ reason, inFlight: dispatcher.active }, 'stopping: no new updates, finishing jobs in flight');
     retention.stop();
     await this.parts.stopIntake();
     const left = await dispatcher.drain(graceMs);
-    await Promise.all([pool.close(), speech.close()]);
+    await transcription.close();
     await dispatcher.settled(WIND_DOWN_MS);
     await http.close();
     const detail = { reason, leftForNextStart: left, queued: store.pendingCount() };

@@ -9,17 +9,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { AsrPool, type WorkerExitReason } from '../src/asr/pool.js';
 import { decodeToPcm, findFfmpeg, SAMPLE_RATE } from '../src/audio/ffmpeg.js';
 import { RmsSpeechGate } from '../src/audio/speech-gate.js';
-import { createTelegramClients } from '../src/bot/bot.js';
-import { TelegramChannel } from '../src/bot/telegram-channel.js';
 import { Dispatcher } from '../src/jobs/dispatcher.js';
 import { AsrError } from '../src/asr/errors.js';
 import { AudioError } from '../src/audio/errors.js';
 import { JobStore } from '../src/jobs/job-store.js';
-import { JobPipeline } from '../src/jobs/pipeline.js';
-import { Metrics } from '../src/metrics/metrics.js';
 import { openDatabase } from '../src/storage/database.js';
 import { speechOgg, toneOgg } from './support/audio.js';
-import { FakeBotApi, TEST_TOKEN } from './support/fake-bot-api.js';
+import { FakeBotApi } from './support/fake-bot-api.js';
+import { localPipeline } from './support/local-pipeline.js';
 import { cachedModelsRoot, TEST_MODEL_ID } from './support/test-model.js';
 import { killMidJob } from './support/worker-death.js';
 
@@ -168,8 +165,7 @@ describe('a worker killed mid-job, over and over, in the real wiring', () => {
     const exits: WorkerExitReason[] = [];
     pool.on('worker_exit', (e) => exits.push(e.reason));
     const log = pino({ level: 'silent' });
-    const channel = new TelegramChannel({ api: createTelegramClients(TEST_TOKEN, api.apiRoot).jobApi, store, token: TEST_TOKEN, apiRoot: api.apiRoot, scrub: (text) => text, onRetry: () => {}, onAttachmentError: () => {} });
-    const pipeline = new JobPipeline({ store, channel, pool, speech: new RmsSpeechGate(16_000), metrics: new Metrics(), log, ffmpegPath, modelId: TEST_MODEL_ID, maxAudioSeconds: 600, maxFileMb: 20, storeTranscripts: true });
+    const pipeline = localPipeline({ api, store, pool, speech: new RmsSpeechGate(16_000), log, ffmpegPath });
     const dispatcher = new Dispatcher({ store, concurrency: 1, leaseMs: 30_000, run: (job, stopping) => pipeline.run(job, stopping), workersReady: () => pool.readyWorkers > 0, memoryAllowsMore: () => true, onQueueDepth: () => {}, log });
     const clip = speechOgg('A worker dies.', 1);
     const notes = Array.from({ length: 20 }, (_, i) => {

@@ -12,15 +12,12 @@ import { SileroVadStage } from '../src/asr/vad-stage.js';
 import { DEFAULT_VAD_OPTIONS } from '../src/asr/vad-segments.js';
 import type { SpeechPlan } from '../src/asr/window-plan.js';
 import { decodeToPcm } from '../src/audio/ffmpeg.js';
-import { createTelegramClients } from '../src/bot/bot.js';
-import { TelegramChannel } from '../src/bot/telegram-channel.js';
 import { Dispatcher } from '../src/jobs/dispatcher.js';
 import { asJobError } from '../src/jobs/errors.js';
 import { JobStore } from '../src/jobs/job-store.js';
-import { JobPipeline } from '../src/jobs/pipeline.js';
-import { Metrics } from '../src/metrics/metrics.js';
 import { openDatabase } from '../src/storage/database.js';
-import { FakeBotApi, TEST_TOKEN } from './support/fake-bot-api.js';
+import { FakeBotApi } from './support/fake-bot-api.js';
+import { localPipeline } from './support/local-pipeline.js';
 import { knownNote, silentNote, synthNote, type KnownNote } from '../bench/known-speech.js';
 import { cachedModelsRoot, TEST_MODEL_ID } from './support/test-model.js';
 
@@ -166,8 +163,7 @@ describe('notes without speech, in the real job wiring', () => {
     });
     await pool.start();
     const log = pino({ level: 'silent' });
-    const channel = new TelegramChannel({ api: createTelegramClients(TEST_TOKEN, api.apiRoot).jobApi, store, token: TEST_TOKEN, apiRoot: api.apiRoot, scrub: (text) => text, onRetry: () => {}, onAttachmentError: () => {} });
-    const pipeline = new JobPipeline({ store, channel, pool, speech: vad, metrics: new Metrics(), log, ffmpegPath: 'ffmpeg', modelId: TEST_MODEL_ID, maxAudioSeconds: 600, maxFileMb: 20, storeTranscripts: true });
+    const pipeline = localPipeline({ api, store, pool, speech: vad, log });
     dispatcher = new Dispatcher({ store, concurrency: 1, leaseMs: 60_000, run: (job) => pipeline.run(job), workersReady: () => pool.readyWorkers > 0, memoryAllowsMore: () => true, onQueueDepth: () => {}, log });
     dispatcher.start();
   });

@@ -1,17 +1,21 @@
 // /stats for admins: SQLite figures for a period plus live gauges. Anyone else gets /help.
 import type { Context, MiddlewareFn } from 'grammy';
 import { parsePeriod, type JobStats, type PeriodStats } from '../jobs/job-stats.js';
+import type { ConnectedWorker } from '../queue/fleet.js';
 import { t, uiLanguageOf } from './i18n.js';
+
+/** Who transcribes: this process's worker threads (ROLE=all), or workers through the queue (ROLE=bot). */
+export type TranscriptionFigures =
+  | { where: 'here'; model: string; modelLoadMs: number | undefined; workers: number; threads: number }
+  /** `workers` null: this Redis does not list its clients. */
+  | { where: 'queue'; model: string; reachable: boolean; workers: ConnectedWorker[] | null };
 
 /** Figures that exist only in the running process. */
 export interface LiveFigures {
   uptimeSeconds: number;
   version: string;
-  model: string;
-  modelLoadMs: number | undefined;
+  transcription: TranscriptionFigures;
   queueDepth: number;
-  workers: number;
-  threads: number;
   rssMb: number;
   peakRssMb: number;
   swapUsedMb: number;
@@ -42,11 +46,30 @@ function statusLine(label: string, s: PeriodStats): string {
   return `${label}: ${parts.length ? parts.join(', ') : 'no jobs'}; ${s.audioMinutes.toFixed(1)} audio min${speech}; ${s.cacheHits} from cache`;
 }
 
+/** The model line, and with a queue one line per connected worker: what it runs, and its jobs and RTF p50 in the period. */
+function transcriptionLines(figures: TranscriptionFigures, label: string, main: PeriodStats): string[] {
+  if (figures.where === 'here') {
+    return [`model ${figures.model}${figures.modelLoadMs !== undefined ? ` (loaded in ${(figures.modelLoadMs / 1000).toFixed(1)} s)` : ''}; ${figures.workers} worker(s) × ${figures.threads} thread(s)`];
+  }
+  const head = `model ${figures.model} through the queue (Redis ${figures.reachable ? 'reachable' : 'UNREACHABLE'})`;
+  if (figures.workers === null) return [head, 'workers: not listed (this Redis refuses CLIENT LIST)'];
+  const made = new Map(main.byWorker.map((w) => [w.worker, w]));
+  return [
+    `${head}; ${figures.workers.length} worker(s) connected`,
+    ...figures.workers.map(({ name, info }) => {
+      const runs = info ? `${info.model}, ${info.concurrency} × ${info.threads} thread(s)` : 'not yet published';
+      const mine = made.get(name);
+      const rtf = mine?.rtfP50 != null ? `, RTF p50 ${mine.rtfP50.toFixed(2)}` : '';
+      return `  ${name}: ${runs}; ${label}: ${mine?.n ?? 0} jobs${rtf}`;
+    }),
+  ];
+}
+
 function formatStats(live: LiveFigures, periods: [string, PeriodStats][]): string {
   const [label, main] = periods[0]!;
   const lines = [
     `voicebot ${live.version}, up ${duration(live.uptimeSeconds)}`,
-    `model ${live.model}${live.modelLoadMs !== undefined ? ` (loaded in ${(live.modelLoadMs / 1000).toFixed(1)} s)` : ''}; ${live.workers} worker(s) × ${live.threads} thread(s)`,
+    ...transcriptionLines(live.transcription, label, main),
     `queue now: ${live.queueDepth}; RSS ${live.rssMb.toFixed(0)} MB (peak ${live.peakRssMb.toFixed(0)} MB); swap in use ${live.swapUsedMb} MB`,
     '',
     ...periods.map(([l, s]) => statusLine(l, s)),
@@ -75,6 +98,8 @@ export function statsCommand(deps: StatsCommandDeps): MiddlewareFn<Context> {
       return;
     }
     const periods: [string, number][] = arg ? [[arg, window!]] : DEFAULT_PERIODS;
-    await ctx.reply(formatStats(deps.live(), periods.map(([label, ms]) => [label, deps.stats.period(ms)])));
+    const live = deps.live();
+    const workers = live.transcription.where === 'queue' ? (live.transcription.workers ?? []).map((w) => w.name) : [];
+    await ctx.reply(formatStats(live, periods.map(([label, ms]) => [label, deps.stats.period(ms, Date.now(), workers)])));
   };
 }

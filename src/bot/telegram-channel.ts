@@ -1,18 +1,10 @@
-// The pipeline's view of Telegram: download a job's file, show progress, deliver the transcript.
-import { createWriteStream } from 'node:fs';
-import { randomUUID } from 'node:crypto';
-import { copyFile, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { GrammyError, HttpError, InputFile, type Api } from 'grammy';
+// The pipeline's view of Telegram: show progress, deliver the transcript (files: telegram-files.ts).
+import { GrammyError, InputFile, type Api } from 'grammy';
 import { JobError } from '../jobs/errors.js';
 import type { Job, JobStore } from '../jobs/job-store.js';
 import type { ReplyChannel, Transcript } from '../jobs/pipeline.js';
 import { errorMessage, t } from './i18n.js';
-import { DELIVERY_TRIES, deliveryRetryDelayMs } from './retry-policy.js';
+import { isTransient, withRetries } from './transient-retry.js';
 import { splitMessage, TELEGRAM_MESSAGE_LIMIT } from './text-split.js';
 import { toSrt, withTimestamps } from './transcript-format.js';
 
@@ -27,19 +19,12 @@ export interface TelegramChannelOptions {
   /** Where a call that failed and will be tried again is reported. */
   onRetry: (job: Job, error: Error, retryInMs: number) => void;
   store: JobStore;
-  token: string;
-  apiRoot: string;
   /** Removes secrets from error details that are logged and stored. */
   scrub: (text: string) => string;
 }
 
 function replyTo(job: Job) {
   return { reply_parameters: { message_id: job.messageId, allow_sending_without_reply: true } };
-}
-
-/** A network failure, a flood limit or a server error: the same call may succeed later. */
-function isTransient(error: unknown): boolean {
-  return error instanceof HttpError || (error instanceof GrammyError && (error.error_code === 429 || error.error_code >= 500));
 }
 
 /** The status message is gone (deleted by the user) or can no longer be edited: a fresh one replaces it. */
@@ -77,61 +62,8 @@ export class TelegramChannel implements ReplyChannel {
     return sent.message_id;
   }
 
-  /**
-   * One call, tried again after a transient failure: never sooner than Telegram's retry_after,
-   * up to DELIVERY_TRIES times. What still fails is thrown as it came, for the caller to name.
-   */
-  private async withRetries<T>(job: Job, send: () => Promise<T>): Promise<T> {
-    for (let failures = 1; ; failures++) {
-      try {
-        return await send();
-      } catch (error) {
-        if (!isTransient(error) || failures >= DELIVERY_TRIES) throw error;
-        const retryInMs = deliveryRetryDelayMs(failures, error instanceof GrammyError ? error.parameters.retry_after : undefined);
-        this.options.onRetry(job, error as Error, retryInMs);
-        await sleep(retryInMs);
-      }
-    }
-  }
-
-  async download(job: Job, maxBytes: number): Promise<string> {
-    let filePath: string | undefined;
-    try {
-      filePath = (await this.withRetries(job, () => this.api.getFile(job.fileId))).file_path;
-    } catch (error) {
-      if (error instanceof GrammyError && /file is too big/i.test(error.description)) {
-        throw new JobError('too_large', error.description, { maxMb: Math.round(maxBytes / 2 ** 20) });
-      }
-      throw new JobError('download_failed', `getFile: ${(error as Error).message}`);
-    }
-    if (!filePath) throw new JobError('download_failed', 'getFile returned no file_path');
-
-    const target = path.join(os.tmpdir(), `voicebot-job-${job.id}-${randomUUID()}`);
-    try {
-      // A local Bot API server (--local) hands out absolute paths on its own volume.
-      if (path.isAbsolute(filePath)) {
-        await copyFile(filePath, target);
-        return target;
-      }
-      const response = await fetch(`${this.options.apiRoot}/file/bot${this.options.token}/${filePath}`, { signal: AbortSignal.timeout(120_000) });
-      if (!response.ok) throw new JobError('download_failed', `file download answered HTTP ${response.status}`);
-      if (!response.body || response.headers.get('content-length') === '0') throw new JobError('broken_audio', 'the file is empty');
-      let bytes = 0;
-      const cap = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          bytes += chunk.length;
-          if (bytes > maxBytes) done(new JobError('too_large', `more than ${maxBytes} bytes`, { maxMb: Math.round(maxBytes / 2 ** 20) }));
-          else done(null, chunk);
-        },
-      });
-      await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), cap, createWriteStream(target));
-      return target;
-    } catch (error) {
-      await rm(target, { force: true });
-      if (error instanceof JobError) throw error;
-      // The URL holds the bot token: never let it reach a log through the error message.
-      throw new JobError('download_failed', this.options.scrub((error as Error).message));
-    }
+  private withRetries<T>(job: Job, send: () => Promise<T>): Promise<T> {
+    return withRetries(send, (error, retryInMs) => this.options.onRetry(job, error, retryInMs));
   }
 
   async working(job: Job): Promise<void> {

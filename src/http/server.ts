@@ -1,13 +1,11 @@
-// /healthz (the process answers), /readyz (model loaded, database writable, Telegram reached), /metrics.
+// /healthz (the process answers), /readyz (the role's checks: model loaded, database writable,
+// Telegram reached, queue reachable, workers connected), /metrics.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Metrics } from '../metrics/metrics.js';
 
-export interface Readiness {
-  modelLoaded(): boolean;
-  databaseWritable(): boolean;
-  telegramReached(): boolean;
-}
+/** The checks /readyz answers, by name: all must pass. */
+export type Readiness = Record<string, () => boolean>;
 
 export interface HttpServerOptions {
   port: number;
@@ -25,7 +23,7 @@ export interface RunningHttpServer {
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
   // The same checks as /readyz, as a gauge: Prometheus scrapes /metrics, never /readyz.
   const readiness = () => {
-    const checks = { model: options.readiness.modelLoaded(), database: options.readiness.databaseWritable(), telegram: options.readiness.telegramReached() };
+    const checks = Object.fromEntries(Object.entries(options.readiness).map(([check, passes]) => [check, passes()]));
     for (const [check, ok] of Object.entries(checks)) options.metrics.ready.set({ check }, ok ? 1 : 0);
     return checks;
   };
@@ -40,7 +38,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else if (url === '/readyz') {
       const checks = readiness();
-      const ok = checks.model && checks.database && checks.telegram;
+      const ok = Object.values(checks).every(Boolean);
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready: ok, ...checks }));
     } else if (url === '/metrics') {
       readiness();

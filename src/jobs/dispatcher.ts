@@ -8,8 +8,10 @@ export interface DispatcherOptions {
   leaseMs: number;
   /** Runs one job; `stopping` aborts when the shutdown grace ran out and the job was put back. */
   run: (job: Job, stopping: AbortSignal) => Promise<void>;
-  /** False while no ASR worker is loaded: jobs then stay queued (not claimed, not failed). */
+  /** False while nothing can transcribe (no ASR worker loaded, or the queue away): jobs then stay queued (not claimed, not failed). */
   workersReady: () => boolean;
+  /** Jobs a killed bot left processing get their attempt back: true when this process never runs the audio (ROLE=bot). */
+  resumeGivesBackAttempts?: boolean;
   /** False delays new jobs while others run (never the only one: that would wait forever). */
   memoryAllowsMore: () => boolean;
   onQueueDepth: (depth: number) => void;
@@ -28,7 +30,7 @@ export class Dispatcher {
   constructor(private readonly options: DispatcherOptions) {}
 
   start(): void {
-    const released = this.options.store.releaseAbandoned();
+    const released = this.options.store.releaseAbandoned(this.options.resumeGivesBackAttempts);
     if (released > 0) this.options.log.warn({ jobs: released }, 'resuming jobs cut off by the previous run');
     this.running = true;
     this.timer = setInterval(() => this.poke(), POLL_MS);

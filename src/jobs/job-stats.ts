@@ -22,6 +22,8 @@ export interface PeriodStats {
   topUsers: { userId: number; audioMinutes: number }[];
   errors: { code: string; n: number }[];
   workerExits: number;
+  /** The named transcription workers (ROLE=bot: those connected now): jobs they made, and their RTF p50. */
+  byWorker: { worker: string; n: number; rtfP50: number | null }[];
 }
 
 /** Parses `24h`, `7d`, `30m`, `all` into a window length in ms (Infinity for all). */
@@ -44,7 +46,7 @@ export function percentiles(values: number[]): Percentiles {
 export class JobStats {
   constructor(private readonly db: Db) {}
 
-  period(windowMs: number, now = Date.now()): PeriodStats {
+  period(windowMs: number, now = Date.now(), workers: readonly string[] = []): PeriodStats {
     const since = Number.isFinite(windowMs) ? now - windowMs : 0;
     // All time: no condition at all; a range that matches every row is slower than a scan.
     const inPeriod = Number.isFinite(windowMs) ? gte(jobs.createdAt, since) : undefined;
@@ -106,6 +108,25 @@ export class JobStats {
       .all()
       .map((r) => ({ code: r.code ?? 'unknown', n: r.n }));
 
+    // Each worker's median is an OFFSET into the (worker, rtf, created_at) index, like the RTFs above.
+    const byWorker = workers.map((worker) => {
+      const mine = and(eq(jobs.worker, worker), inPeriod);
+      const n = this.db.select({ n: count() }).from(jobs).where(mine).get()?.n ?? 0;
+      const timed = this.db.select({ n: count() }).from(jobs).where(and(mine, isNotNull(jobs.rtf))).get()?.n ?? 0;
+      const rtfP50 =
+        timed === 0
+          ? null
+          : (this.db
+              .select({ rtf: jobs.rtf })
+              .from(jobs)
+              .where(and(mine, isNotNull(jobs.rtf)))
+              .orderBy(jobs.rtf)
+              .limit(1)
+              .offset(Math.max(0, Math.ceil(0.5 * timed) - 1))
+              .get()?.rtf ?? null);
+      return { worker, n, rtfP50 };
+    });
+
     const workerExits =
       this.db.select({ n: count() }).from(lifecycleEvents).where(and(eq(lifecycleEvents.kind, 'worker_exit'), gte(lifecycleEvents.at, since))).get()?.n ?? 0;
 
@@ -120,6 +141,7 @@ export class JobStats {
       topUsers,
       errors,
       workerExits,
+      byWorker,
     };
   }
 }

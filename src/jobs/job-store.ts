@@ -103,9 +103,14 @@ export class JobStore {
       .run();
   }
 
-  /** At startup no other process can be working: whatever was processing was cut off by a crash or kill. */
-  releaseAbandoned(): number {
-    return this.db.update(jobs).set({ status: 'queued', leaseUntil: null }).where(eq(jobs.status, 'processing')).run().changes;
+  /**
+   * At startup no other process can be working: whatever was processing was cut off by a crash or
+   * kill. `giveBackAttempts` when the process never runs the audio itself (ROLE=bot): its death was
+   * then not the note's doing, and the queued job it waited for goes on.
+   */
+  releaseAbandoned(giveBackAttempts = false): number {
+    const attempts = giveBackAttempts ? { attempts: sql`MAX(${jobs.attempts} - 1, 0)` } : {};
+    return this.db.update(jobs).set({ status: 'queued', leaseUntil: null, ...attempts }).where(eq(jobs.status, 'processing')).run().changes;
   }
 
   finish(id: number, status: 'done' | 'failed', outcome: JobOutcome, now = Date.now()): void {

@@ -1,12 +1,6 @@
-// One job, start to end: download → decode → transcribe → reply + record.
-import { rm } from 'node:fs/promises';
+// One job, start to end: transcribe (download → decode → speech → Whisper) → reply + record.
 import type { Logger } from 'pino';
-import { AudioError } from '../audio/errors.js';
-import { decodeToPcm, SAMPLE_RATE, type DecodedAudio } from '../audio/ffmpeg.js';
-import type { AsrPool, PoolResult } from '../asr/pool.js';
 import type { WindowRecord } from '../asr/protocol.js';
-import { cleanTranscript } from '../asr/transcript-cleanup.js';
-import { onOriginalTimeline, type SpeechPlan, type SpeechStage } from '../asr/window-plan.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { TranscriptRecord } from '../storage/schema.js';
 import { asJobError, JobError } from './errors.js';
@@ -14,6 +8,7 @@ import type { Job, JobOutcome, JobStore } from './job-store.js';
 import { MemoryTracker } from './memory-tracker.js';
 import { ProgressReporter } from './progress-reporter.js';
 import { inferenceRtf, totalRtf } from './rtf.js';
+import type { Transcriber, Transcription, TranscriptionRequest } from './transcriber.js';
 
 export interface Transcript extends TranscriptRecord {
   fromCache: boolean;
@@ -21,8 +16,6 @@ export interface Transcript extends TranscriptRecord {
 
 /** What the pipeline needs from Telegram; the bot implements it. */
 export interface ReplyChannel {
-  /** Downloads the job's file to a temporary path that the caller deletes. */
-  download(job: Job, maxBytes: number): Promise<string>;
   working(job: Job): Promise<void>;
   progress(job: Job, chunksDone: number, chunksTotal: number): Promise<void>;
   /** Sends what of the answer Telegram has not accepted yet (a retry sends no piece twice). */
@@ -33,16 +26,24 @@ export interface ReplyChannel {
 export interface PipelineDeps {
   store: JobStore;
   channel: ReplyChannel;
-  pool: AsrPool;
-  /** Silero VAD, or the RMS gate with VAD=off: finds the speech and plans Whisper's windows. */
-  speech: SpeechStage;
+  /** This process's worker threads, or workers elsewhere through the queue. */
+  transcriber: Transcriber;
   metrics: Metrics;
   log: Logger;
-  ffmpegPath: string;
+  /** The model this bot answers with: what a job row records unless the transcriber says otherwise. */
   modelId: string;
-  maxAudioSeconds: number;
-  maxFileMb: number;
   storeTranscripts: boolean;
+}
+
+/** Both RTFs, once what they are made of is measured. */
+function addRtf(outcome: JobOutcome): void {
+  const { audioSeconds, inferenceMs } = outcome;
+  if (audioSeconds == null || inferenceMs == null) return;
+  outcome.rtf = inferenceRtf(inferenceMs, audioSeconds);
+  outcome.rtfTotal = totalRtf(
+    { queueWaitMs: outcome.queueWaitMs ?? 0, downloadMs: outcome.downloadMs ?? 0, decodeMs: outcome.decodeMs ?? 0, vadMs: outcome.vadMs ?? 0, inferenceMs },
+    audioSeconds,
+  );
 }
 
 /**
@@ -75,15 +76,14 @@ export class JobPipeline {
       if (stored && result) {
         log.info({ attempt: job.attempts, deliveredPieces: stored.deliveredPieces }, 'delivering a stored transcript');
         // What the attempt that transcribed measured, for the finished row, log line and metrics.
-        const { queueWaitMs, downloadMs, decodeMs, audioSeconds, speechSeconds, vadMs, inferenceMs, fallbacks, rtf, rtfTotal, model, language, workerId, threads } = stored;
-        outcome = { queueWaitMs, downloadMs, decodeMs, audioSeconds, speechSeconds, vadMs, inferenceMs, fallbacks, rtf, rtfTotal, model, language, workerId, threads };
+        const { queueWaitMs, downloadMs, decodeMs, audioSeconds, speechSeconds, vadMs, inferenceMs, fallbacks, rtf, rtfTotal, model, language, workerId, threads, worker } = stored;
+        outcome = { queueWaitMs, downloadMs, decodeMs, audioSeconds, speechSeconds, vadMs, inferenceMs, fallbacks, rtf, rtfTotal, model, language, workerId, threads, worker };
       } else {
         progress = new ProgressReporter(
           (done, total) => channel.progress(job, done, total),
           (error) => log.warn({ err: error }, 'progress update failed'),
         );
-        ({ transcript: result, windows } = await this.transcribe(job, outcome, progress, log));
-        store.saveResult(job.id, result, outcome);
+        ({ transcript: result, windows } = await this.transcribe(job, outcome, progress, log, stopping));
       }
       try {
         await channel.deliver(job, { ...result, fromCache: false });
@@ -122,67 +122,38 @@ export class JobPipeline {
   }
 
   /**
-   * Download → decode → speech → Whisper → cleaned transcript, with how each window was decoded;
-   * progress edits stop before it returns.
+   * The transcriber's transcript, stored in the job row with what making it measured (in `outcome`,
+   * with the RTFs); progress edits stop before it is stored.
    */
-  private async transcribe(job: Job, outcome: JobOutcome, progress: ProgressReporter, log: Logger): Promise<{ transcript: TranscriptRecord; windows: WindowRecord[] }> {
-    const { channel, metrics } = this.deps;
-    // The status message is a courtesy: failing to show it must not fail the job.
-    await channel.working(job).catch((error: Error) => log.warn({ err: error }, 'showing "working" failed'));
-
-    let started = performance.now();
-    const file = await channel.download(job, this.deps.maxFileMb * 2 ** 20);
-    outcome.downloadMs = performance.now() - started;
-    const decode = () =>
-      decodeToPcm(file, { ffmpegPath: this.deps.ffmpegPath, maxSeconds: this.deps.maxAudioSeconds, expectedSeconds: job.claimedSeconds ?? undefined }).catch((error: unknown) => {
-        if (error instanceof AudioError && error.failure === 'timed_out') metrics.deadlinesExceeded.inc({ stage: 'decode' });
-        throw error;
-      });
-    let audio: DecodedAudio;
-    let speech: SpeechPlan;
-    let transcribed: PoolResult;
-    try {
-      started = performance.now();
-      audio = await decode();
-      outcome.decodeMs = performance.now() - started;
-      outcome.audioSeconds = audio.seconds;
-
-      speech = await this.deps.speech.plan(audio.samples);
-      Object.assign(outcome, { speechSeconds: speech.speechSeconds, vadMs: speech.vadMs });
-      if (speech.windows.length === 0) throw new JobError('no_speech', `no speech found in ${audio.seconds.toFixed(1)} s`);
-
-      // The samples move to the worker; a retry on a fresh worker decodes the file again.
-      transcribed = await this.deps.pool.transcribe(
-        { samples: audio.samples, reload: () => decode().then((again) => again.samples) },
-        { language: job.requestedLanguage, task: job.task, timestamps: job.timestamps, windows: speech.windows },
-        (done, total) => progress.report(done, total),
-      );
-    } finally {
-      await rm(file, { force: true });
-    }
-    const { result, workerId, threads } = transcribed;
-    await progress.stop();
-    const cleaned = cleanTranscript(result.text, onOriginalTimeline(result.segments, speech.windows, SAMPLE_RATE));
-    Object.assign(outcome, {
-      inferenceMs: result.inferenceMs,
-      fallbacks: result.fallbacks,
-      language: result.language,
-      workerId,
-      threads,
-      rtf: inferenceRtf(result.inferenceMs, audio.seconds),
-    });
-    outcome.rtfTotal = totalRtf(
-      { queueWaitMs: outcome.queueWaitMs!, downloadMs: outcome.downloadMs, decodeMs: outcome.decodeMs, vadMs: speech.vadMs ?? 0, inferenceMs: result.inferenceMs },
-      audio.seconds,
-    );
-    metrics.workerHeapBytes.set({ worker: String(workerId) }, result.workerHeapMb * 2 ** 20);
-    log.info({ inferenceMs: Math.round(result.inferenceMs), chunks: result.chunks, language: result.language, workerId }, 'transcribed');
-
-    if (!cleaned.text) throw new JobError('no_speech', 'the model produced no text');
-    return {
-      transcript: { text: cleaned.text, language: result.language, segments: cleaned.segments, audioSeconds: audio.seconds, loopCut: cleaned.cut },
-      windows: result.windows,
+  private async transcribe(job: Job, outcome: JobOutcome, progress: ProgressReporter, log: Logger, stopping: AbortSignal): Promise<Transcription> {
+    const { channel, store } = this.deps;
+    const request: TranscriptionRequest = {
+      jobId: job.id,
+      createdAt: job.createdAt,
+      fileId: job.fileId,
+      claimedSeconds: job.claimedSeconds,
+      language: job.requestedLanguage,
+      task: job.task,
+      timestamps: job.timestamps,
     };
+    let transcription: Transcription;
+    try {
+      transcription = await this.deps.transcriber.transcribe(request, {
+        log,
+        // The status message is a courtesy: failing to show it must not fail the job.
+        started: () => channel.working(job).catch((error: Error) => log.warn({ err: error }, 'showing "working" failed')),
+        progress: (done, total) => progress.report(done, total),
+        measured: outcome,
+        stopping,
+      });
+    } finally {
+      // A failure after Whisper ran (no text came out) still records what it cost.
+      addRtf(outcome);
+    }
+    await progress.stop();
+    store.saveResult(job.id, transcription.transcript, outcome);
+    await transcription.stored?.().catch((error: Error) => log.warn({ err: error }, 'the transcript is stored, but the queue still holds its copy (it expires by itself)'));
+    return transcription;
   }
 
   /** `windows`: how each window was decoded (temperature, compression ratio, log-prob, no-speech). */

@@ -125,6 +125,27 @@ export class Metrics {
     labelNames: ['model'] as const,
     registers: [this.registry],
   });
+  readonly queueReachable = new Gauge({
+    name: 'voicebot_queue_reachable',
+    help: "ROLE=bot and ROLE=worker: the queue's Redis is connected and set up (1) or not (0)",
+    registers: [this.registry],
+  });
+  readonly queueWorkers = new Gauge({
+    name: 'voicebot_queue_workers',
+    help: 'ROLE=bot: transcription workers connected to the queue',
+    registers: [this.registry],
+  });
+  readonly queueJobs = new Counter({
+    name: 'voicebot_queue_jobs_total',
+    help: 'ROLE=worker: queued jobs this worker ended, by outcome (completed, failed, handed_back at shutdown)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly queuePaused = new Gauge({
+    name: 'voicebot_queue_paused',
+    help: 'ROLE=worker: 1 while this worker takes no new jobs because its memory is low',
+    registers: [this.registry],
+  });
   readonly memoryLimitBytes = this.sampledGauge('voicebot_memory_limit_bytes', "Memory the process may use: the container's cgroup limit, else the host's RAM", memoryLimitBytes);
   readonly memoryAvailableBytes = this.sampledGauge(
     'voicebot_memory_available_bytes',

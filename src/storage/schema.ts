@@ -62,6 +62,8 @@ export const jobs = sqliteTable(
     model: text('model'),
     language: text('language'),
     workerId: integer('worker_id'),
+    /** The transcription worker process (host:pid) that made the transcript; null in a single process (ROLE=all). */
+    worker: text('worker'),
     threads: integer('threads'),
     rssBeforeMb: real('rss_before_mb'),
     rssAfterMb: real('rss_after_mb'),
@@ -91,6 +93,8 @@ export const jobs = sqliteTable(
     index('jobs_user_started').on(t.userId, t.startedAt),
     // /stats' RTF percentiles: the k-th RTF of a model and media kind is an OFFSET into this index.
     index('jobs_model_kind_rtf').on(t.model, t.mediaKind, t.rtf, t.createdAt),
+    // /stats' jobs and RTF p50 of each connected worker, the same way.
+    index('jobs_worker_rtf').on(t.worker, t.rtf, t.createdAt),
   ],
 );
 

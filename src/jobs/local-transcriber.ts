@@ -1,0 +1,83 @@
+// Transcription in this process: the file from the Bot API, ffmpeg, the speech stage and the
+// worker-thread pool. ROLE=all runs it for its own jobs; ROLE=worker for jobs from the queue.
+import { rm } from 'node:fs/promises';
+import { AudioError } from '../audio/errors.js';
+import { decodeToPcm, SAMPLE_RATE, type DecodedAudio } from '../audio/ffmpeg.js';
+import type { AsrPool, PoolResult } from '../asr/pool.js';
+import { cleanTranscript } from '../asr/transcript-cleanup.js';
+import { onOriginalTimeline, type SpeechPlan, type SpeechStage } from '../asr/window-plan.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { JobError } from './errors.js';
+import type { Transcriber, TranscriptionContext, TranscriptionRequest, Transcription } from './transcriber.js';
+
+export interface LocalTranscriberDeps {
+  /** Fetches the file to a temporary path that the transcriber deletes. */
+  download: (fileId: string, jobId: number, maxBytes: number) => Promise<string>;
+  pool: AsrPool;
+  /** Silero VAD, or the RMS gate with VAD=off: finds the speech and plans Whisper's windows. */
+  speech: SpeechStage;
+  metrics: Metrics;
+  ffmpegPath: string;
+  modelId: string;
+  maxAudioSeconds: number;
+  maxFileMb: number;
+}
+
+export class LocalTranscriber implements Transcriber {
+  constructor(private readonly deps: LocalTranscriberDeps) {}
+
+  async transcribe(request: TranscriptionRequest, { log, started, progress, measured }: TranscriptionContext): Promise<Transcription> {
+    const { metrics } = this.deps;
+    const maxAudioSeconds = Math.min(this.deps.maxAudioSeconds, request.limits?.maxAudioSeconds ?? Infinity);
+    const maxFileMb = Math.min(this.deps.maxFileMb, request.limits?.maxFileMb ?? Infinity);
+    await started();
+
+    let begun = performance.now();
+    const file = await this.deps.download(request.fileId, request.jobId, maxFileMb * 2 ** 20);
+    measured.downloadMs = performance.now() - begun;
+    const decode = () =>
+      decodeToPcm(file, { ffmpegPath: this.deps.ffmpegPath, maxSeconds: maxAudioSeconds, expectedSeconds: request.claimedSeconds ?? undefined }).catch((error: unknown) => {
+        if (error instanceof AudioError && error.failure === 'timed_out') metrics.deadlinesExceeded.inc({ stage: 'decode' });
+        throw error;
+      });
+    let audio: DecodedAudio;
+    let speech: SpeechPlan;
+    let transcribed: PoolResult;
+    try {
+      begun = performance.now();
+      audio = await decode();
+      measured.decodeMs = performance.now() - begun;
+      measured.audioSeconds = audio.seconds;
+
+      speech = await this.deps.speech.plan(audio.samples);
+      Object.assign(measured, { speechSeconds: speech.speechSeconds, vadMs: speech.vadMs });
+      if (speech.windows.length === 0) throw new JobError('no_speech', `no speech found in ${audio.seconds.toFixed(1)} s`);
+
+      // The samples move to the worker; a retry on a fresh worker decodes the file again.
+      transcribed = await this.deps.pool.transcribe(
+        { samples: audio.samples, reload: () => decode().then((again) => again.samples) },
+        {
+          language: request.language,
+          task: request.task,
+          timestamps: request.timestamps,
+          windows: speech.windows,
+          ...(request.fixedTokensPerSecond ? { fixedTokensPerSecond: request.fixedTokensPerSecond } : {}),
+        },
+        progress,
+      );
+    } finally {
+      await rm(file, { force: true });
+    }
+    const { result, workerId, threads } = transcribed;
+    const cleaned = cleanTranscript(result.text, onOriginalTimeline(result.segments, speech.windows, SAMPLE_RATE));
+    Object.assign(measured, { inferenceMs: result.inferenceMs, fallbacks: result.fallbacks, language: result.language, model: this.deps.modelId, workerId, threads });
+    metrics.workerHeapBytes.set({ worker: String(workerId) }, result.workerHeapMb * 2 ** 20);
+    log.info({ inferenceMs: Math.round(result.inferenceMs), chunks: result.chunks, language: result.language, workerId }, 'transcribed');
+
+    if (!cleaned.text) throw new JobError('no_speech', 'the model produced no text');
+    return {
+      transcript: { text: cleaned.text, language: result.language, segments: cleaned.segments, audioSeconds: audio.seconds, loopCut: cleaned.cut },
+      windows: result.windows,
+    };
+  }
+}

@@ -1,0 +1,140 @@
+// The transcription machinery of one process: ffmpeg, the ASR worker pool and the speech stage,
+// the model downloaded when missing. ROLE=all and ROLE=worker start and watch it the same way.
+import type { Logger } from 'pino';
+import { MODEL_DTYPE } from '../asr/catalog.js';
+import { ensureModel, ModelDownloadError } from '../asr/model-store.js';
+import { AsrPool, type PoolEvents } from '../asr/pool.js';
+import { SileroVadStage } from '../asr/vad-stage.js';
+import type { SpeechStage } from '../asr/window-plan.js';
+import { findFfmpeg, SAMPLE_RATE } from '../audio/ffmpeg.js';
+import { RmsSpeechGate } from '../audio/speech-gate.js';
+import type { Config } from '../config.js';
+import { LocalTranscriber } from '../jobs/local-transcriber.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { vcpus } from '../machine.js';
+
+export type WorkerExit = PoolEvents['worker_exit'][0];
+
+/** The `starting` log line's account of transcription: model and why, pool shape, memory profile, VAD, limits. */
+export function describeAsr(config: Config): Record<string, unknown> {
+  return {
+    model: config.modelId,
+    modelReason: config.modelReason,
+    workers: config.asrWorkers,
+    threads: config.asrThreads,
+    cpuArena: config.asrCpuArena,
+    encoder: config.asrEncoder,
+    mallocMmapThreshold: config.mallocMmapThreshold ?? 'glibc default (dynamic)',
+    vad: config.vad ?? 'off (RMS gate, fixed 30-s windows)',
+    vcpus: vcpus(),
+    maxAudioSeconds: config.maxAudioSeconds,
+    maxAudioReason: config.maxAudioReason,
+  };
+}
+
+export interface AsrStackOptions {
+  config: Config;
+  log: Logger;
+  metrics: Metrics;
+  /** Every worker exit, after it is counted and logged (the bot records it in lifecycle_events). */
+  onWorkerExit?: (exit: WorkerExit) => void;
+}
+
+export class AsrStack {
+  readonly ffmpegPath: string;
+  readonly pool: AsrPool;
+  readonly speech: SpeechStage;
+  private readonly vad?: SileroVadStage;
+  private loadMs?: number;
+
+  constructor(private readonly options: AsrStackOptions) {
+    const { config, log, metrics } = options;
+    const ffmpeg = findFfmpeg();
+    this.ffmpegPath = ffmpeg.path;
+    log.info({ ffmpeg: ffmpeg.path, source: ffmpeg.source }, 'ffmpeg found');
+    this.pool = new AsrPool({
+      size: config.asrWorkers,
+      init: { modelId: config.modelId, modelsDir: config.modelsDir, dtype: MODEL_DTYPE, threads: config.asrThreads, cpuArena: config.asrCpuArena, encoder: config.asrEncoder, decoding: config.asrDecoding },
+      maxTasksPerWorker: config.workerMaxJobs,
+      recycleRssMb: config.workerRecycleRssMb,
+    });
+    this.vad = config.vad ? new SileroVadStage(config.vad, SAMPLE_RATE) : undefined;
+    this.speech = this.vad ?? new RmsSpeechGate(SAMPLE_RATE);
+    this.pool.on('worker_ready', ({ workerId, loadMs, loadNotes }) => {
+      this.loadMs = loadMs;
+      metrics.modelLoadSeconds.set({ model: config.modelId }, loadMs / 1000);
+      log.info({ workerId, loadMs: Math.round(loadMs), graph: loadNotes }, 'ASR worker ready');
+    });
+    this.pool.on('worker_exit', (exit) => {
+      metrics.workerRestarts.inc({ reason: exit.reason });
+      if (exit.reason === 'timed_out') metrics.deadlinesExceeded.inc({ stage: 'transcribe' });
+      options.onWorkerExit?.(exit);
+      if (exit.reason === 'recycled') log.info(exit, 'ASR worker recycled');
+      else log.error(exit, exit.reason === 'out_of_memory' ? 'ASR worker ran out of memory' : 'ASR worker died');
+    });
+  }
+
+  /** The last model load's time, once a worker has loaded. */
+  get modelLoadMs(): number | undefined {
+    return this.loadMs;
+  }
+
+  /** A worker has the model loaded: what /readyz calls `model`. */
+  get ready(): boolean {
+    return this.loadMs !== undefined && this.pool.readyWorkers > 0;
+  }
+
+  /**
+   * Downloads the model when missing, then loads it in every worker (and the VAD's). On failure the
+   * fatal line says why (which host, which stage), the stages are closed, and the error is thrown.
+   */
+  async start(): Promise<void> {
+    const { config, log } = this.options;
+    try {
+      const fetched = await ensureModel({
+        modelId: config.modelId,
+        modelsDir: config.modelsDir,
+        hubUrl: config.modelHubUrl,
+        dtype: MODEL_DTYPE,
+        onFile: (file, bytes, ms) => log.info({ file, mb: +(bytes / 2 ** 20).toFixed(1), ms: Math.round(ms) }, 'model file downloaded'),
+      });
+      log.info({ model: config.modelId, downloaded: fetched }, fetched.length ? 'model downloaded' : 'model present: starting offline');
+      await Promise.all([this.pool.start(), this.vad?.start()]);
+    } catch (error) {
+      const where = error instanceof ModelDownloadError ? { host: error.host, stage: error.stage } : {};
+      log.fatal({ ...where, model: config.modelId }, (error as Error).message);
+      await this.close();
+      throw error;
+    }
+  }
+
+  /** When no worker can load the model any more: the fatal line, then `stop` (the process exits for a clean restart). */
+  onUnavailable(stop: () => void, context: () => Record<string, unknown> = () => ({})): void {
+    this.pool.on('unavailable', ({ failuresInARow, lastError }) => {
+      this.options.metrics.asrUnavailable.inc();
+      this.options.log.fatal(
+        { failuresInARow, lastError, ...context() },
+        'no ASR worker can load the model: exiting so the supervisor restarts a clean process (queued jobs stay queued)',
+      );
+      stop();
+    });
+  }
+
+  transcriber(download: (fileId: string, jobId: number, maxBytes: number) => Promise<string>): LocalTranscriber {
+    const { config, metrics } = this.options;
+    return new LocalTranscriber({
+      download,
+      pool: this.pool,
+      speech: this.speech,
+      metrics,
+      ffmpegPath: this.ffmpegPath,
+      modelId: config.modelId,
+      maxAudioSeconds: config.maxAudioSeconds,
+      maxFileMb: config.maxFileMb,
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.pool.close(), this.speech.close()]);
+  }
+}

@@ -1,0 +1,42 @@
+// The job pipeline as ROLE=all wires it (Telegram channel, file downloads, local transcriber), on a
+// fake Bot API and a pool the test owns.
+import type { Logger } from 'pino';
+import type { AsrPool } from '../../src/asr/pool.js';
+import type { SpeechStage } from '../../src/asr/window-plan.js';
+import { createTelegramClients } from '../../src/bot/bot.js';
+import { TelegramChannel } from '../../src/bot/telegram-channel.js';
+import { TelegramFiles } from '../../src/bot/telegram-files.js';
+import type { Job, JobStore } from '../../src/jobs/job-store.js';
+import { LocalTranscriber } from '../../src/jobs/local-transcriber.js';
+import { JobPipeline } from '../../src/jobs/pipeline.js';
+import { Metrics } from '../../src/metrics/metrics.js';
+import { TEST_TOKEN, type FakeBotApi } from './fake-bot-api.js';
+import { TEST_MODEL_ID } from './test-model.js';
+
+export interface LocalPipelineParts {
+  api: FakeBotApi;
+  store: JobStore;
+  pool: AsrPool;
+  speech: SpeechStage;
+  log: Logger;
+  ffmpegPath?: string;
+  onAttachmentError?: (job: Job, error: Error) => void;
+}
+
+export function localPipeline({ api, store, pool, speech, log, ffmpegPath = 'ffmpeg', onAttachmentError = () => {} }: LocalPipelineParts): JobPipeline {
+  const { jobApi } = createTelegramClients(TEST_TOKEN, api.apiRoot);
+  const channel = new TelegramChannel({ api: jobApi, store, scrub: (text) => text, onRetry: () => {}, onAttachmentError });
+  const files = new TelegramFiles({ api: jobApi, token: TEST_TOKEN, apiRoot: api.apiRoot, scrub: (text) => text, onRetry: () => {} });
+  const metrics = new Metrics();
+  const transcriber = new LocalTranscriber({
+    download: (fileId, jobId, maxBytes) => files.download(fileId, jobId, maxBytes),
+    pool,
+    speech,
+    metrics,
+    ffmpegPath,
+    modelId: TEST_MODEL_ID,
+    maxAudioSeconds: 600,
+    maxFileMb: 20,
+  });
+  return new JobPipeline({ store, channel, transcriber, metrics, log, modelId: TEST_MODEL_ID, storeTranscripts: true });
+}
