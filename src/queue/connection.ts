@@ -28,6 +28,18 @@ export function logsAttempt(failures: number): boolean {
   return failures <= 3 || failures % 12 === 0;
 }
 
+/**
+ * A BullMQ client's close, which waits for Redis to come back when it is away (its QUIT is queued):
+ * bounded, then the connection is cut.
+ */
+export async function closeWithin(ms: number, close: () => Promise<void>, cut: () => Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<true>((resolve) => (timer = setTimeout(() => resolve(true), ms)));
+  const late = await Promise.race([close().then(() => false), timedOut]);
+  clearTimeout(timer);
+  if (late) await cut();
+}
+
 /** ioredis settings for any client of the queue (BullMQ's included): the endpoint, and the reconnect pace. */
 export function connectionOptions(endpoint: QueueEndpoint): RedisOptions {
   return { ...redisOptions(endpoint), retryStrategy: (times: number) => reconnectDelayMs(times) };

@@ -46,6 +46,7 @@ export class Fleet {
   /** False when Redis does not list clients: the count is then unknown. */
   private countable = true;
   private timer?: NodeJS.Timeout;
+  private refreshing = false;
   private readonly listeners = new Set<() => void>();
 
   constructor(private readonly options: FleetOptions) {}
@@ -73,7 +74,10 @@ export class Fleet {
     this.listeners.add(listener);
   }
 
+  /** One look at a time: while Redis is away a look waits for it, and looks must not pile up. */
   async refresh(): Promise<void> {
+    if (this.refreshing) return;
+    this.refreshing = true;
     const { queue, redis, queueName, metrics, log } = this.options;
     try {
       const clients = await queue.getWorkers();
@@ -90,6 +94,8 @@ export class Fleet {
     } catch (error) {
       // Redis away: the connection says so; the last list stands until it is back.
       log.debug({ err: error }, 'reading the worker list failed');
+    } finally {
+      this.refreshing = false;
     }
   }
 }

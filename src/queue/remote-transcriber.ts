@@ -6,12 +6,14 @@
 import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Transcriber, TranscriptionContext, TranscriptionMeasures, TranscriptionRequest, Transcription } from '../jobs/transcriber.js';
-import { connectionOptions } from './connection.js';
+import { closeWithin, connectionOptions } from './connection.js';
 import { JOB_NAME, queuedJobId, type QueuedJobData, type QueuedJobResult, type QueuedProgress } from './contract.js';
 import type { QueueEndpoint } from './endpoint.js';
 import { decodeFailure } from './failure.js';
 
 const DAY_SECONDS = 86_400;
+/** Closing waits this long for Redis, then cuts the connections. */
+const CLOSE_MS = 3_000;
 
 /**
  * Retries are the bot's (the job row's attempts, with the same replies as in a single process), so
@@ -182,6 +184,9 @@ export class RemoteTranscriber implements Transcriber {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.events.close(), this.queue.close()]);
+    await Promise.all([
+      closeWithin(CLOSE_MS, () => this.events.close(), () => this.events.disconnect()),
+      closeWithin(CLOSE_MS, () => this.queue.close(), () => this.queue.disconnect()),
+    ]);
   }
 }

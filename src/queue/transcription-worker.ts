@@ -10,7 +10,7 @@ import { asJobError } from '../jobs/errors.js';
 import { MAX_ATTEMPTS } from '../jobs/pipeline.js';
 import type { Transcriber, TranscriptionMeasures } from '../jobs/transcriber.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { connectionOptions } from './connection.js';
+import { closeWithin, connectionOptions } from './connection.js';
 import { workerInfoKey, type QueuedJobData, type QueuedJobResult, type WorkerInfo } from './contract.js';
 import type { QueueEndpoint } from './endpoint.js';
 import { encodeFailure } from './failure.js';
@@ -18,6 +18,7 @@ import { encodeFailure } from './failure.js';
 /** What /stats shows of this worker is refreshed this often, and expires after three misses. */
 const INFO_REFRESH_MS = 10_000;
 const MEMORY_CHECK_MS = 500;
+const CLOSE_MS = 3_000;
 
 /**
  * Pure: another job only when memory allows, but a worker with nothing running takes one anyway:
@@ -97,7 +98,8 @@ export class TranscriptionWorker {
     const left = (await Promise.race([closing.then(() => 'done' as const), timeout])) === 'done' ? 0 : this.running.size;
     this.handingBack = left > 0;
     await closeStages();
-    await closing;
+    // Every job has ended by now; only Redis being away can hold the close up.
+    await closeWithin(CLOSE_MS, () => closing, () => this.worker!.disconnect());
     await this.options.redis.del(workerInfoKey(this.options.queueName, this.options.name)).catch(() => undefined);
     return left;
   }
