@@ -1,6 +1,7 @@
 // Keeps the chosen model's files in MODELS_DIR, in the hub's layout (<org>/<name>/<file>).
 // Downloads only what is missing; when everything is present the bot starts offline.
 import { createWriteStream } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -109,7 +110,10 @@ export async function ensureModel(options: EnsureModelOptions): Promise<string[]
       throw new ModelDownloadError(host, 'http', `cannot download ${modelId}/${file}: ${host} answered HTTP ${response.status} ${response.statusText}. ${remedy('http', modelId)}`);
     }
     const target = path.join(dir, file);
-    const partial = `${target}.part`;
+    // A partial file of its own: workers sharing a models folder (docker-compose.scale.yml, where
+    // every container's Node has the same pid) may download the same file at once, and each rename
+    // then puts a whole copy in place.
+    const partial = `${target}.${randomUUID()}.part`;
     try {
       await mkdir(path.dirname(target), { recursive: true });
       // Written under .part and renamed, so an interrupted download never looks complete.
