@@ -17,6 +17,8 @@ export class Harness {
   readonly dataDir: string;
   readonly modelsDir: string;
   bot!: BotProcess;
+  /** Transcription workers (ROLE=worker) started with launchWorker. */
+  readonly workers: BotProcess[] = [];
   private constructor(
     readonly hub: LoopbackModelHub,
     private readonly env: Record<string, string>,
@@ -40,11 +42,26 @@ export class Harness {
 
   /** Starts the bot without waiting for it to reach Telegram. */
   launchBot(env: Record<string, string> = {}): BotProcess {
-    this.bot = new BotProcess({
+    this.bot = new BotProcess({ ...this.processEnv(), DATA_DIR: this.dataDir, MODELS_DIR: this.modelsDir, ...this.env, ...env }).start();
+    return this.bot;
+  }
+
+  /**
+   * Starts a transcription worker (ROLE=worker) against the same fake Bot API, with `env` (its
+   * QUEUE_URL and such); the harness's own env is the bot's, not the workers'. Workers read the
+   * model where the hub serves it from: it is there, so none downloads it.
+   */
+  launchWorker(env: Record<string, string>): BotProcess {
+    const worker = new BotProcess({ ...this.processEnv(), DATA_DIR: path.join(this.dataDir, '..', `worker-${this.workers.length}`), MODELS_DIR: this.hub.root, ROLE: 'worker', ...env }).start();
+    this.workers.push(worker);
+    return worker;
+  }
+
+  /** What every process of the harness gets: the fake Bot API, the hub and the test model, small and quick. */
+  private processEnv(): Record<string, string> {
+    return {
       BOT_TOKEN: TEST_TOKEN,
       TELEGRAM_API_ROOT: this.api.apiRoot,
-      DATA_DIR: this.dataDir,
-      MODELS_DIR: this.modelsDir,
       MODEL_HUB_URL: this.hub.url,
       WHISPER_MODEL: TEST_MODEL_ID,
       HTTP_PORT: '0',
@@ -55,15 +72,17 @@ export class Harness {
       // Random weights fail every temperature: six decodes per window would only slow the suite.
       // The end-to-end test turns it back on and checks that fallback is recorded.
       ASR_TEMPERATURE_FALLBACK: 'false',
-      ...this.env,
-      ...env,
-    }).start();
-    return this.bot;
+    };
   }
 
   /** The reply to a voice note once it holds the final answer (transcript or error), not a status. */
   answerTo(chatId: number, messageId: number): SentMessage | undefined {
     return this.api.repliesTo(chatId, messageId).find((m) => !STATUS.test(m.text));
+  }
+
+  /** Every final text (not a status) the user was shown for a note, in each send or edit that carried one: exactly one when answered once. */
+  answersShown(chatId: number, messageId: number): string[] {
+    return this.api.repliesTo(chatId, messageId).flatMap((m) => m.history.filter((text) => !STATUS.test(text)));
   }
 
   waitForAnswer(chatId: number, messageId: number, timeoutMs = 60_000): Promise<SentMessage> {
@@ -86,6 +105,7 @@ export class Harness {
   }
 
   async stop(): Promise<number | null> {
+    await Promise.all(this.workers.map((w) => w.stop('SIGKILL')));
     const code = await this.bot?.stop();
     await Promise.all([this.api.stop(), this.hub.stop()]);
     return code;

@@ -11,7 +11,7 @@ export class LoopbackModelHub {
   private port = 0;
 
   /** `root` holds <org>/<name>/<files>, as MODELS_DIR does. */
-  constructor(private readonly root: string) {}
+  constructor(readonly root: string) {}
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
