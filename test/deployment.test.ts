@@ -137,6 +137,43 @@ describe('docker-compose.prod.yml', () => {
   });
 });
 
+describe('docker-compose.scale.yml', () => {
+  const scale = parse(read('docker-compose.scale.yml')) as Record<string, any>;
+  const { redis, voicebot, worker } = scale.services;
+
+  it('runs Redis with AOF, noeviction and a required password, on the compose network only', () => {
+    expect(redis.image).toBe('redis:7');
+    const command = (redis.command as string[]).join(' ');
+    expect(command).toMatch(/--appendonly yes/);
+    expect(command).toMatch(/--maxmemory-policy noeviction/);
+    expect(command).toMatch(/--requirepass \$\{REDIS_PASSWORD:\?/);
+    expect(redis).not.toHaveProperty('ports');
+    expect(redis.volumes).toEqual(['redis-data:/data']);
+  });
+
+  it('runs the bot and scalable workers from the production image, both on the queue', () => {
+    for (const service of [voicebot, worker]) {
+      expect(service.build.target).toBe('runtime');
+      expect(service.image).toBe(bot.image);
+      expect(service.environment.QUEUE_URL).toBe('redis://:${REDIS_PASSWORD}@redis:6379/0');
+      expect(service.depends_on.redis.condition).toBe('service_healthy');
+      expect(service.restart).toBe('unless-stopped');
+    }
+    expect([voicebot.environment.ROLE, worker.environment.ROLE]).toEqual(['bot', 'worker']);
+    // --scale worker=N: nothing that must be unique per container.
+    expect(worker).not.toHaveProperty('ports');
+    expect(worker).not.toHaveProperty('container_name');
+    expect(voicebot.volumes).toContain('./data:/app/data');
+    expect(worker.volumes).toContain('./models:/app/models');
+  });
+
+  it('lets workers finish their jobs on stop', () => {
+    const grace = Number(/(\d+)s/.exec(worker.stop_grace_period)![1]);
+    const drain = Number(/SHUTDOWN_GRACE_SECONDS:-(\d+)/.exec(worker.environment.SHUTDOWN_GRACE_SECONDS)![1]);
+    expect(grace).toBeGreaterThan(drain);
+  });
+});
+
 describe('documentation', () => {
   it('lists every configuration variable in .env.example and README', () => {
     expect(configVariables.length).toBeGreaterThan(20);
