@@ -1,4 +1,4 @@
-// npm run bench -- [--calibrate | --baseline bare] [--quick] [--models base,small] [--shapes 1x1,1x2,2x1] [--dtypes q8,int8,fp32-encoder]
+// npm run bench -- [--calibrate | --baseline bare | --remote-workers N] [--quick] [--models base,small] [--shapes 1x1,1x2,2x1] [--dtypes q8,int8,fp32-encoder]
 //                  [--encoder fused,unfused,fused-fit] [--clips 5,9,15,30,60,180] [--soak 1000] [--cpus N | --tier 1gb-swap-1vcpu] [--out file.json]
 // RTF and memory of the real pipeline (ffmpeg decode + worker pool + int8 Whisper) on this machine.
 import { execFileSync, spawn } from 'node:child_process';
@@ -17,6 +17,7 @@ import { WINDOW_DEFAULTS } from '../src/asr/encoder-window.js';
 import type { EncoderSettings } from '../src/asr/protocol.js';
 import type { BaselineInput, BaselineResult } from './baseline.js';
 import { formatBaseline } from './baseline-report.js';
+import { runRemoteBench } from './remote/run-remote.js';
 import type { MeasureInput } from './measure.js';
 import { formatReport } from './report.js';
 import { REFERENCE, validateResults, type BenchResults, type RunResult } from './results.js';
@@ -50,6 +51,10 @@ const usage = `npm run bench -- [options]
   --baseline bare         instead: the project beside a bare onnxruntime loop on the same files, interleaved
                           in one process (ratios of decoder ms/token and note total), with beam 5 and
                           fallback costs; default clip 9 s, 3 runs, 2 threads (or --shapes' first), memory default
+  --remote-workers N      instead: the embedded pool against 1..N worker processes (ROLE=worker) through BullMQ
+                          on a local redis-server, same total threads (vCPUs, one per ASR worker): throughput
+                          over a burst of notes and what the queue adds per note; default base, clips 9,15,
+                          16 notes then 8 one at a time (--quick: tiny, 6 then 3)
   --quick                 smallest model, one pool shape, short clips, one run each (< 2 min on 2 cores)
   --models LIST           tiny,base,small,medium or hub ids (default base,small)
   --shapes LIST           workers x threads, e.g. 1x1,1x2,2x1 (default: those that fit the vCPUs)
@@ -68,6 +73,7 @@ const { values } = parseArgs({
   options: {
     calibrate: { type: 'boolean', default: false },
     baseline: { type: 'string' },
+    'remote-workers': { type: 'string' },
     quick: { type: 'boolean', default: false },
     models: { type: 'string' },
     shapes: { type: 'string' },
@@ -123,6 +129,9 @@ const clipSpecs = CORPUS.filter((c) => clipSeconds.includes(c.seconds));
 if (clipSpecs.length === 0) fail('--clips: none of those lengths is in the corpus');
 const tokensPerSecond = Number(values['tokens-per-second']);
 if (values.baseline !== undefined && values.baseline !== 'bare') fail('--baseline: only "bare" exists');
+const remoteWorkers = values['remote-workers'] === undefined ? undefined : Number(values['remote-workers']);
+if (remoteWorkers !== undefined && !(Number.isInteger(remoteWorkers) && remoteWorkers >= 1 && remoteWorkers <= available)) fail(`--remote-workers: 1 to ${available} (each process needs a thread)`);
+if (remoteWorkers !== undefined && (values.baseline || values.calibrate || cpus !== undefined)) fail('--remote-workers: not with --baseline, --calibrate, --cpus or --tier (its processes are not pinned)');
 const soak = Number(values.soak);
 if (!(Number.isInteger(soak) && (soak === 0 || soak >= 20))) fail('--soak: 0, or at least 20 notes');
 
@@ -183,6 +192,24 @@ function runScript<T>(script: string, marker: string, input: object, env: Record
 const appliedEmulation = emulation ? `${values.tier}: ${emulation.applied.join(', ')}, CPUs pinned to ${cpus}` : cpus ? `CPUs pinned to ${cpus}; memory limits not emulated` : 'host';
 const tier = describeTier({ cpus, memoryMb: tierSpec?.memoryMb, emulation: appliedEmulation });
 execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+if (remoteWorkers !== undefined) {
+  const model = values.models?.split(',')[0] ?? (values.quick ? 'tiny' : 'base');
+  const resolved = await resolveModel(model);
+  const remoteClips = corpusFiles(path.join(ROOT, '.cache/bench-corpus'), CORPUS.filter((c) => (values.clips ? clipSeconds : [9, 15]).includes(c.seconds)));
+  const { out, text } = await runRemoteBench({
+    root: ROOT,
+    maxProcesses: remoteWorkers,
+    threads: available,
+    model: { name: model, ...resolved },
+    clips: remoteClips.map(({ spec, file }) => ({ file, seconds: spec.seconds })),
+    burst: values.quick ? 6 : 16,
+    sequential: values.quick ? 3 : 8,
+    tokensPerSecond: resolved.synthetic ? tokensPerSecond : null,
+    out: values.out,
+  });
+  console.log(`${text}\n\nresults: ${out}`);
+  process.exit(0);
+}
 const corpus = corpusFiles(path.join(ROOT, '.cache/bench-corpus'), clipSpecs);
 console.error(`tier ${tier.name} (${tier.emulation}); ${models.join(', ')} × ${dtypes.join(', ')} × ${shapes.map((s) => `${s.workers}x${s.threads}`).join(', ')}`);
 
