@@ -1,5 +1,6 @@
-// Notes through a transcriber, as the bot's dispatcher sends them: a burst of notes at once with
-// a bound on how many run (throughput), then notes one at a time on an idle transcriber (latency).
+// Notes through a transcriber, as the bot's dispatcher sends them: after a warm-up (every ASR
+// worker's first run allocates what later runs reuse), a burst of notes at once with a bound on how
+// many run (throughput), then notes one at a time on an idle transcriber (latency).
 import pino from 'pino';
 import type { Transcriber, TranscriptionMeasures, TranscriptionRequest } from '../../src/jobs/transcriber.js';
 
@@ -27,6 +28,8 @@ export interface DrivePlan {
   concurrency: number;
   /** Notes sent one at a time after the burst. */
   sequential: number;
+  /** Notes sent at once before anything is measured: one for each ASR worker. */
+  warmup: number;
 }
 
 const silent = pino({ level: 'silent' });
@@ -41,7 +44,16 @@ async function one(transcriber: Transcriber, request: TranscriptionRequest): Pro
   return { audioSeconds: measured.audioSeconds ?? 0, totalMs, queuedMs: measured.queueWaitMs ?? null, inferenceMs: measured.inferenceMs ?? 0 };
 }
 
+/** The plan's notes again, under ids of their own (a queued job's id must not be reused). */
+function again(plan: DrivePlan, count: number, idFrom: number): TranscriptionRequest[] {
+  return Array.from({ length: count }, (_, i) => {
+    const request = plan.requests[i % plan.requests.length]!;
+    return { ...request, jobId: idFrom + i };
+  });
+}
+
 export async function drive(transcriber: Transcriber, plan: DrivePlan): Promise<DriveResult> {
+  await Promise.all(again(plan, plan.warmup, 2_000_000).map((request) => one(transcriber, request)));
   const pending = [...plan.requests];
   const burst: NoteTiming[] = [];
   const started = performance.now();
@@ -52,10 +64,7 @@ export async function drive(transcriber: Transcriber, plan: DrivePlan): Promise<
   );
   const burstWallMs = performance.now() - started;
   const sequential: NoteTiming[] = [];
-  for (let i = 0; i < plan.sequential; i++) {
-    const request = plan.requests[i % plan.requests.length]!;
-    sequential.push(await one(transcriber, { ...request, jobId: request.jobId + 1_000_000 + i }));
-  }
+  for (const request of again(plan, plan.sequential, 1_000_000)) sequential.push(await one(transcriber, request));
   const audio = burst.reduce((sum, n) => sum + n.audioSeconds, 0);
   return { audioSecondsPerSecond: audio / (burstWallMs / 1000), burstWallMs, burst, sequential };
 }

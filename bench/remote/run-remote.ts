@@ -109,8 +109,8 @@ function report(modes: ModeResult[]): string {
     return `| ${m.mode} | ${shape} | ${m.result.audioSecondsPerSecond.toFixed(2)} | ${m.throughputRatio.toFixed(3)} | ${queued} | ${m.processes === 0 ? '—' : ms(m.addedPerNoteMs)} |`;
   });
   return [
-    '| mode | processes × (workers × threads) | audio s / s | × embedded | enqueue → worker start ms p50 / p95, idle \\| burst | added per note ms p50 / p95 |',
-    '|---|---|---|---|---|---|',
+    '| mode | processes × (workers × threads) | audio s / s | × embedded | enqueue → worker start, idle (ms p50 / p95) | enqueue → worker start, in the burst | added per note, end to end |',
+    '|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
 }
@@ -150,7 +150,7 @@ export async function runRemoteBench(options: RemoteBenchOptions): Promise<{ out
     LOG_LEVEL: 'info',
     NODE_ENV: 'production',
   });
-  const plan = { requests, sequential: options.sequential };
+  const plan = { requests, sequential: options.sequential, warmup: threads };
 
   console.error(`remote bench: embedded pool, ${threads}×1…`);
   const embeddedProc = launch(root, 'dist/bench/remote/embedded.js', [JSON.stringify(plan)], env(threads));
