@@ -138,7 +138,8 @@ describe('docker-compose.prod.yml', () => {
 });
 
 describe('docker-compose.scale.yml', () => {
-  const scale = parse(read('docker-compose.scale.yml')) as Record<string, any>;
+  // Compose applies YAML merge keys (`<<: *voicebot`); the yaml package does so only when asked.
+  const scale = parse(read('docker-compose.scale.yml'), { merge: true }) as Record<string, any>;
   const { redis, voicebot, worker } = scale.services;
 
   it('runs Redis with AOF, noeviction and a required password, on the compose network only', () => {

@@ -40,6 +40,8 @@ describe('observability, webhook mode', () => {
     expect(res.status).toBe(200);
     expect(Date.now() - started).toBeLessThan(5_000);
     expect((await h.waitForAnswer(61, messageId)).text).toMatch(/language/);
+    // The answer reaches Telegram a moment before the job is recorded and counted.
+    await h.waitForEmptyQueue();
 
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/^voicebot_rtf_count\{model="voicebot-test\/whisper-test-tiny",media_kind="voice"\} 1$/m);
