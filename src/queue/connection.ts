@@ -29,15 +29,16 @@ export function logsAttempt(failures: number): boolean {
 }
 
 /**
- * A BullMQ client's close, which waits for Redis to come back when it is away (its QUIT is queued):
- * bounded, then the connection is cut.
+ * A BullMQ client's close, which waits for Redis while it is away (its QUIT is queued; a client
+ * that never connected waits for its first connection): bounded, then the connection is cut
+ * without waiting any more, since the process is on its way out.
  */
 export async function closeWithin(ms: number, close: () => Promise<void>, cut: () => Promise<void>): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<true>((resolve) => (timer = setTimeout(() => resolve(true), ms)));
   const late = await Promise.race([close().then(() => false), timedOut]);
   clearTimeout(timer);
-  if (late) await cut();
+  if (late) cut().catch(() => undefined);
 }
 
 /** ioredis settings for any client of the queue (BullMQ's included): the endpoint, and the reconnect pace. */

@@ -3,6 +3,7 @@
 // At shutdown it takes nothing new, lets running jobs finish within the grace period, and hands the
 // rest back to the queue for another worker (never stopping onnxruntime mid-run: the pool does that).
 import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -93,15 +94,22 @@ export class TranscriptionWorker {
       await closeStages();
       return 0;
     }
+    // Takes no new job; resolves once the running ones have ended and the connections are closed.
     const closing = this.worker.close();
-    const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs).unref());
-    const left = (await Promise.race([closing.then(() => 'done' as const), timeout])) === 'done' ? 0 : this.running.size;
+    const left = await this.runningAfter(graceMs);
     this.handingBack = left > 0;
     await closeStages();
     // Every job has ended by now; only Redis being away can hold the close up.
     await closeWithin(CLOSE_MS, () => closing, () => this.worker!.disconnect());
     await this.options.redis.del(workerInfoKey(this.options.queueName, this.options.name)).catch(() => undefined);
     return left;
+  }
+
+  /** Jobs still running after `ms` (0 as soon as none is): the wait is for jobs, never for Redis. */
+  private async runningAfter(ms: number): Promise<number> {
+    const until = Date.now() + ms;
+    while (this.running.size > 0 && Date.now() < until) await sleep(100);
+    return this.running.size;
   }
 
   private async process(job: Job<QueuedJobData, QueuedJobResult>, token?: string): Promise<QueuedJobResult> {
