@@ -12,8 +12,8 @@ import { freePort, RedisServer } from '../bench/redis-server.js';
 const PASSWORD = 'test-redis-password-0123456789';
 const ADMIN = 6999;
 const LOCK_SECONDS = '2';
-/** Seven windows of speech: still being transcribed (~8 s with the test model) after a Redis or bot restart. */
-const LONG_NOTE_SECONDS = 200;
+/** Six windows of speech: still being transcribed (~6 s with the test model) after a Redis or bot restart. */
+const LONG_NOTE_SECONDS = 160;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const started = (line: LogLine) => line.msg === 'transcription job started';
@@ -27,7 +27,8 @@ describe('transcription workers through Redis (ROLE=bot, ROLE=worker)', () => {
   let h: Harness;
   let redis: RedisServer;
   let clip: Buffer;
-  const workerEnv = () => ({ QUEUE_URL: redis.url(), QUEUE_LOCK_SECONDS: LOCK_SECONDS });
+  // A second of grace at SIGTERM: a job still running then is handed back to the queue.
+  const workerEnv = () => ({ QUEUE_URL: redis.url(), QUEUE_LOCK_SECONDS: LOCK_SECONDS, SHUTDOWN_GRACE_SECONDS: '1' });
   const launchWorker = () => h.launchWorker(workerEnv());
   const takingJobs = (worker: BotProcess) => worker.waitForLog((l) => l.msg === 'taking transcription jobs', 90_000);
   const workerNameOf = async (worker: BotProcess) => String((await takingJobs(worker)).worker);
@@ -79,7 +80,7 @@ describe('transcription workers through Redis (ROLE=bot, ROLE=worker)', () => {
 
     const notes = send(5, 1, 6000, 'away');
     await h.api.waitFor(() => h.query('SELECT id FROM jobs').length === 5, 30_000, 'five accepted notes');
-    await sleep(1_500);
+    await sleep(1_000);
     expect(h.query<{ status: string; attempts: number }>('SELECT status, attempts FROM jobs')).toEqual(Array(5).fill({ status: 'queued', attempts: 0 }));
     const readyz = await fetch(`http://127.0.0.1:${await h.bot.httpPort()}/readyz`);
     expect(readyz.status).toBe(503);
@@ -106,6 +107,11 @@ describe('transcription workers through Redis (ROLE=bot, ROLE=worker)', () => {
     const byWorker = h.query<{ worker: string; n: number }>("SELECT worker, COUNT(*) AS n FROM jobs WHERE chat_id BETWEEN 6100 AND 6109 GROUP BY worker ORDER BY worker");
     console.log(`[figure] 100 notes from 10 users on 2 workers: ${byWorker.map((w) => `${w.worker} ${w.n}`).join(', ')}`);
     expect(byWorker.map((w) => w.worker).sort()).toEqual([...names].sort());
+    const rssMb = async (p: BotProcess) => {
+      const metrics = await (await fetch(`http://127.0.0.1:${await p.httpPort()}/metrics`)).text();
+      return Math.round(Number(/^voicebot_process_resident_memory_bytes (\d+)/m.exec(metrics)![1]) / 2 ** 20);
+    };
+    console.log(`[figure] RSS after 100 notes: bot ${await rssMb(h.bot)} MB (no model), workers ${(await Promise.all(h.workers.map(rssMb))).join(' and ')} MB (test model)`);
 
     const { messageId } = h.api.sendText({ chatId: ADMIN, userId: ADMIN }, '/stats');
     const stats = await h.api.waitFor(() => [...h.api.messages.values()].find((m) => m.chat_id === ADMIN && m.message_id > messageId)?.text, 30_000, 'the /stats reply');
@@ -125,6 +131,19 @@ describe('transcription workers through Redis (ROLE=bot, ROLE=worker)', () => {
     console.log(`[figure] worker SIGKILLed mid-job (QUEUE_LOCK_SECONDS=${LOCK_SECONDS}): answered by the other worker ${((answeredAt - killedAt) / 1000).toFixed(1)} s later, once`);
     expect(jobRow(note)).toMatchObject({ status: 'done', worker: await workerNameOf(survivor) });
     expect(survivor.logs.some((l) => started(l) && l.jobId === row.id)).toBe(true);
+    launchWorker();
+  });
+
+  it('a worker stopped (SIGTERM) in the middle of a job hands it back: the other worker answers it, once', async () => {
+    // Three windows (~4 s): still running when the worker's second of grace is over.
+    const note: Note = { chatId: 6250, ...h.api.sendVoice({ chatId: 6250, userId: 6250, bytes: speechOgg('This worker is stopped while it transcribes this note.', 90), duration: 90 }) };
+    const row = await h.api.waitFor(() => jobRow(note), 30_000, 'the job row');
+    const holder = await h.api.waitFor(() => live().find((w) => w.logs.some((l) => started(l) && l.jobId === row.id)), 60_000, 'a worker to start the note');
+    const other = live().find((w) => w !== holder)!;
+    expect(await holder.stop('SIGTERM')).toBe(0);
+    expect(holder.logs.find((l) => l.msg === 'stopped')).toMatchObject({ handedBack: 1 });
+    await expectAnsweredOnce([note], 'its worker stopped');
+    expect(jobRow(note)).toMatchObject({ status: 'done', worker: await workerNameOf(other), attempts: 1 });
     launchWorker();
   });
 
