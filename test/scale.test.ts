@@ -183,8 +183,8 @@ describe('transcription workers through Redis (ROLE=bot, ROLE=worker)', () => {
   });
 });
 
-describe('a wrong Redis password', () => {
-  it('bot and worker stop at startup with a clear error naming the problem, exit 1, and the password is in no log line', async () => {
+describe('a Redis the queue cannot use', () => {
+  it('a wrong password: bot and worker stop at startup with a clear error naming the problem, exit 1, and the password is in no log line', async () => {
     const redis = new RedisServer({ port: await freePort(), password: 'the-right-password-4321' });
     await redis.start();
     const wrong = 'wrong-password-8765';
@@ -198,6 +198,19 @@ describe('a wrong Redis password', () => {
         expect(p.output()).not.toContain(wrong);
         expect(p.output()).not.toContain(encodeURIComponent(wrong));
       }
+    } finally {
+      await h.stop();
+      await redis.destroy();
+    }
+  });
+
+  it('one that may evict keys and refuses CONFIG SET: the bot stops, saying what to set', async () => {
+    const redis = new RedisServer({ port: await freePort(), args: ['--maxmemory-policy', 'allkeys-lru', '--rename-command', 'CONFIG', '""'] });
+    await redis.start();
+    const h = await Harness.create({ ROLE: 'bot', QUEUE_URL: redis.url() });
+    try {
+      expect(await h.launchBot().waitForExit(60_000)).toBe(1);
+      expect(h.bot.logs.find((l) => l.level === 60)?.msg).toMatch(/may evict keys \(maxmemory-policy allkeys-lru\).*set maxmemory-policy noeviction in redis\.conf/);
     } finally {
       await h.stop();
       await redis.destroy();
