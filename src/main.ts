@@ -8,7 +8,8 @@ import { ensureModel, ModelDownloadError } from './asr/model-store.js';
 import { AsrPool } from './asr/pool.js';
 import { SileroVadStage } from './asr/vad-stage.js';
 import type { SpeechStage } from './asr/window-plan.js';
-import { findFfmpeg, SAMPLE_RATE } from './audio/ffmpeg.js';
+import { DecoderProcess } from './audio/decoder-process.js';
+import { findFfmpeg, SAMPLE_RATE, type FfmpegBinary } from './audio/ffmpeg.js';
 import { RmsSpeechGate } from './audio/speech-gate.js';
 import { createTelegramClients, installHandlers } from './bot/bot.js';
 import { Intake } from './bot/intake.js';
@@ -99,8 +100,24 @@ log.info(
   'starting',
 );
 
-const ffmpeg = findFfmpeg();
+let ffmpeg: FfmpegBinary;
+try {
+  ffmpeg = findFfmpeg(config.ffmpegPath);
+} catch (error) {
+  log.fatal((error as Error).message);
+  process.exit(1);
+}
 log.info({ ffmpeg: ffmpeg.path, source: ffmpeg.source }, 'ffmpeg found');
+// Forked now, before the model makes this process large (see decoder-process.ts).
+const decoder = new DecoderProcess({
+  ffmpegPath: ffmpeg.path,
+  onExit: (detail) => {
+    metrics.errors.inc({ where: 'decoder_process' });
+    lifecycle.record('decoder_exit', { detail });
+    log.error({ detail }, 'the decoder process ended: it starts again for the next note');
+  },
+});
+await decoder.start();
 
 const pool = new AsrPool({
   size: config.asrWorkers,
@@ -155,7 +172,7 @@ try {
   const where = error instanceof ModelDownloadError ? { host: error.host, stage: error.stage } : {};
   log.fatal({ ...where, model: config.modelId }, (error as Error).message);
   lifecycle.record('crash', { error: (error as Error).message });
-  await Promise.all([pool.close(), speech.close()]);
+  await Promise.all([pool.close(), speech.close(), decoder.close()]);
   await http.close();
   process.exit(1);
 }
@@ -187,7 +204,7 @@ const pipeline = new JobPipeline({
   speech,
   metrics,
   log,
-  ffmpegPath: ffmpeg.path,
+  decoder,
   modelId: config.modelId,
   maxAudioSeconds: config.maxAudioSeconds,
   maxFileMb: config.maxFileMb,
@@ -259,6 +276,7 @@ const shutdown = new Shutdown({
   dispatcher,
   pool,
   speech,
+  decoder,
   http,
   retention,
   store,

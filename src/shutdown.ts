@@ -18,6 +18,8 @@ export interface ShutdownParts {
   pool: AsrPool;
   /** The VAD stage's worker. */
   speech: { close(): Promise<void> };
+  /** The process ffmpeg runs from. */
+  decoder: { close(): Promise<void> };
   http: { close(): Promise<void> };
   retention: Retention;
   store: JobStore;
@@ -49,13 +51,14 @@ export class Shutdown {
   async run(reason: string, exitCode = 0): Promise<void> {
     if (this.started) return;
     this.started = true;
-    const { dispatcher, pool, speech, http, retention, store, lifecycle, db, log, graceMs } = this.parts;
+    const { dispatcher, pool, speech, decoder, http, retention, store, lifecycle, db, log, graceMs } = this.parts;
     log.info({ reason, inFlight: dispatcher.active }, 'stopping: no new updates, finishing jobs in flight');
     retention.stop();
     await this.parts.stopIntake();
     const left = await dispatcher.drain(graceMs);
     await Promise.all([pool.close(), speech.close()]);
     await dispatcher.settled(WIND_DOWN_MS);
+    await decoder.close();
     await http.close();
     const detail = { reason, leftForNextStart: left, queued: store.pendingCount() };
     if (exitCode === 0) lifecycle.record('stop', { signal: reason, ...detail });

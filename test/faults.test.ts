@@ -15,7 +15,7 @@ import { JobStore } from '../src/jobs/job-store.js';
 import { JobPipeline } from '../src/jobs/pipeline.js';
 import { Metrics } from '../src/metrics/metrics.js';
 import { openDatabase } from '../src/storage/database.js';
-import { speechOgg } from './support/audio.js';
+import { directDecoder, speechOgg } from './support/audio.js';
 import { FakeBotApi, TEST_TOKEN } from './support/fake-bot-api.js';
 import { harnessPerTest } from './support/harness.js';
 import { cachedModelsRoot, TEST_MODEL_ID } from './support/test-model.js';
@@ -116,7 +116,7 @@ describe('a worker killed mid-job, in the real wiring', () => {
     const log = pino({ level: 'silent' });
     const attachmentErrors: Error[] = [];
     const channel = new TelegramChannel({ api: createTelegramClients(TEST_TOKEN, api.apiRoot).jobApi, store, token: TEST_TOKEN, apiRoot: api.apiRoot, scrub: (text) => text, onRetry: () => {}, onAttachmentError: (_job, e) => attachmentErrors.push(e) });
-    const pipeline = new JobPipeline({ store, channel, pool, speech: new RmsSpeechGate(16_000), metrics: new Metrics(), log, ffmpegPath: 'ffmpeg', modelId: TEST_MODEL_ID, maxAudioSeconds: 600, maxFileMb: 20, storeTranscripts: true });
+    const pipeline = new JobPipeline({ store, channel, pool, speech: new RmsSpeechGate(16_000), metrics: new Metrics(), log, decoder: directDecoder, modelId: TEST_MODEL_ID, maxAudioSeconds: 600, maxFileMb: 20, storeTranscripts: true });
     const dispatcher = new Dispatcher({ store, concurrency: 1, leaseMs: 30_000, run: (job) => pipeline.run(job), workersReady: () => pool.readyWorkers > 0, memoryAllowsMore: () => true, onQueueDepth: () => {}, log });
 
     const file = api.addFile(speechOgg('A worker dies while this note is transcribed.', 25));

@@ -18,7 +18,7 @@ import { JobStore } from '../src/jobs/job-store.js';
 import { JobPipeline } from '../src/jobs/pipeline.js';
 import { Metrics } from '../src/metrics/metrics.js';
 import { openDatabase } from '../src/storage/database.js';
-import { speechOgg, toneOgg } from './support/audio.js';
+import { directDecoder, speechOgg, toneOgg } from './support/audio.js';
 import { FakeBotApi, TEST_TOKEN } from './support/fake-bot-api.js';
 import { cachedModelsRoot, TEST_MODEL_ID } from './support/test-model.js';
 import { killMidJob } from './support/worker-death.js';
@@ -169,7 +169,7 @@ describe('a worker killed mid-job, over and over, in the real wiring', () => {
     pool.on('worker_exit', (e) => exits.push(e.reason));
     const log = pino({ level: 'silent' });
     const channel = new TelegramChannel({ api: createTelegramClients(TEST_TOKEN, api.apiRoot).jobApi, store, token: TEST_TOKEN, apiRoot: api.apiRoot, scrub: (text) => text, onRetry: () => {}, onAttachmentError: () => {} });
-    const pipeline = new JobPipeline({ store, channel, pool, speech: new RmsSpeechGate(16_000), metrics: new Metrics(), log, ffmpegPath, modelId: TEST_MODEL_ID, maxAudioSeconds: 600, maxFileMb: 20, storeTranscripts: true });
+    const pipeline = new JobPipeline({ store, channel, pool, speech: new RmsSpeechGate(16_000), metrics: new Metrics(), log, decoder: directDecoder, modelId: TEST_MODEL_ID, maxAudioSeconds: 600, maxFileMb: 20, storeTranscripts: true });
     const dispatcher = new Dispatcher({ store, concurrency: 1, leaseMs: 30_000, run: (job, stopping) => pipeline.run(job, stopping), workersReady: () => pool.readyWorkers > 0, memoryAllowsMore: () => true, onQueueDepth: () => {}, log });
     const clip = speechOgg('A worker dies.', 1);
     const notes = Array.from({ length: 20 }, (_, i) => {

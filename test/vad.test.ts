@@ -21,6 +21,7 @@ import { JobPipeline } from '../src/jobs/pipeline.js';
 import { Metrics } from '../src/metrics/metrics.js';
 import { openDatabase } from '../src/storage/database.js';
 import { FakeBotApi, TEST_TOKEN } from './support/fake-bot-api.js';
+import { directDecoder } from './support/audio.js';
 import { knownNote, silentNote, synthNote, type KnownNote } from '../bench/known-speech.js';
 import { cachedModelsRoot, TEST_MODEL_ID } from './support/test-model.js';
 
@@ -167,7 +168,7 @@ describe('notes without speech, in the real job wiring', () => {
     await pool.start();
     const log = pino({ level: 'silent' });
     const channel = new TelegramChannel({ api: createTelegramClients(TEST_TOKEN, api.apiRoot).jobApi, store, token: TEST_TOKEN, apiRoot: api.apiRoot, scrub: (text) => text, onRetry: () => {}, onAttachmentError: () => {} });
-    const pipeline = new JobPipeline({ store, channel, pool, speech: vad, metrics: new Metrics(), log, ffmpegPath: 'ffmpeg', modelId: TEST_MODEL_ID, maxAudioSeconds: 600, maxFileMb: 20, storeTranscripts: true });
+    const pipeline = new JobPipeline({ store, channel, pool, speech: vad, metrics: new Metrics(), log, decoder: directDecoder, modelId: TEST_MODEL_ID, maxAudioSeconds: 600, maxFileMb: 20, storeTranscripts: true });
     dispatcher = new Dispatcher({ store, concurrency: 1, leaseMs: 60_000, run: (job) => pipeline.run(job), workersReady: () => pool.readyWorkers > 0, memoryAllowsMore: () => true, onQueueDepth: () => {}, log });
     dispatcher.start();
   });

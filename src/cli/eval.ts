@@ -5,11 +5,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { countErrors, errorRate, type ErrorCount } from '../asr/error-rate.js';
-import type { AsrPool } from '../asr/pool.js';
 import type { DecodingOptions } from '../asr/protocol.js';
 import { EnglishTextNormalizer } from '../asr/text-normalizer.js';
 import { cutRepetitionLoops } from '../asr/transcript-cleanup.js';
-import { decodeToPcm } from '../audio/ffmpeg.js';
 import { ConfigError } from '../config.js';
 import { inferenceRtf } from '../jobs/rtf.js';
 import { startLocalPool } from './local-pool.js';
@@ -74,11 +72,11 @@ for (const name of configs) {
   }
 }
 
-let pool: AsrPool | undefined;
+let closeOnFailure: (() => Promise<void>) | undefined;
 try {
   const items = readDataset(values.dataset).slice(0, values.limit ? Number(values.limit) : undefined);
   if (items.length === 0) throw new Error(`${values.dataset}: no audio file with a reference transcript`);
-  const { config, ffmpegPath, pool: local } = await startLocalPool((created) => (pool = created));
+  const { config, decoder, pool: local, close } = await startLocalPool((created) => (closeOnFailure = created));
   const spellingFile = path.join(config.modelsDir, config.modelId, 'normalizer.json');
   if (!existsSync(spellingFile)) throw new Error(`${spellingFile} is missing: the model ships Whisper's English spelling map there`);
   const normalizer = new EnglishTextNormalizer(JSON.parse(readFileSync(spellingFile, 'utf8')) as Record<string, string>);
@@ -93,7 +91,7 @@ try {
     let fallbacks = 0;
     await Promise.all(
       items.map(async (item) => {
-        const audio = await decodeToPcm(item.audio, { ffmpegPath, maxSeconds: config.maxAudioSeconds });
+        const audio = await decoder.decode(item.audio, { maxSeconds: config.maxAudioSeconds });
         const { result } = await local.transcribe(audio.samples, { language: values.language, task: 'transcribe', timestamps: false, decoding: CONFIGURATIONS[name] });
         const errors = countErrors(normalizer.normalize(item.reference), normalizer.normalize(cutRepetitionLoops(result.text).text));
         words.push(errors.words);
@@ -108,10 +106,10 @@ try {
     rows.push(`| ${name} | ${items.length} | ${percent(errorRate(words))} | ${percent(errorRate(characters))} | ${rtf} | ${fallbacks} |`);
     console.error(`${name}: done`);
   }
-  await local.close();
+  await close();
   console.log(['| configuration | files | WER | CER | RTF | fallbacks |', '|---|---|---|---|---|---|', ...rows].join('\n'));
 } catch (error) {
-  await pool?.close();
+  await closeOnFailure?.();
   console.error(error instanceof ConfigError ? `invalid configuration: ${error.message}` : (error as Error).message);
   process.exit(1);
 }

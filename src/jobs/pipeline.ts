@@ -2,7 +2,8 @@
 import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { AudioError } from '../audio/errors.js';
-import { decodeToPcm, SAMPLE_RATE, type DecodedAudio } from '../audio/ffmpeg.js';
+import type { AudioDecoder } from '../audio/decoder-process.js';
+import { SAMPLE_RATE, type DecodedAudio } from '../audio/ffmpeg.js';
 import type { AsrPool, PoolResult } from '../asr/pool.js';
 import type { WindowRecord } from '../asr/protocol.js';
 import { cleanTranscript } from '../asr/transcript-cleanup.js';
@@ -38,7 +39,8 @@ export interface PipelineDeps {
   speech: SpeechStage;
   metrics: Metrics;
   log: Logger;
-  ffmpegPath: string;
+  /** ffmpeg, run from the decoder process (see decoder-process.ts). */
+  decoder: AudioDecoder;
   modelId: string;
   maxAudioSeconds: number;
   maxFileMb: number;
@@ -134,7 +136,7 @@ export class JobPipeline {
     const file = await channel.download(job, this.deps.maxFileMb * 2 ** 20);
     outcome.downloadMs = performance.now() - started;
     const decode = () =>
-      decodeToPcm(file, { ffmpegPath: this.deps.ffmpegPath, maxSeconds: this.deps.maxAudioSeconds, expectedSeconds: job.claimedSeconds ?? undefined }).catch((error: unknown) => {
+      this.deps.decoder.decode(file, { maxSeconds: this.deps.maxAudioSeconds, expectedSeconds: job.claimedSeconds ?? undefined }).catch((error: unknown) => {
         if (error instanceof AudioError && error.failure === 'timed_out') metrics.deadlinesExceeded.inc({ stage: 'decode' });
         throw error;
       });
