@@ -6,7 +6,12 @@ import type { FromDecoder, ToDecoder } from './decoder-process.js';
 const send = (message: FromDecoder) => process.send!(message);
 
 process.on('message', ({ id, inputPath, options }: ToDecoder) => {
-  streamPcm(inputPath, options, (bytes) => send({ id, type: 'chunk', bytes })).then(
+  streamPcm(
+    inputPath,
+    options,
+    (bytes) => send({ id, type: 'chunk', bytes }),
+    (pid) => send({ id, type: 'started', ffmpegPid: pid }),
+  ).then(
     () => send({ id, type: 'end' }),
     (error: unknown) =>
       send(

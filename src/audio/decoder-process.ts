@@ -18,6 +18,7 @@ export interface AudioDecoder {
 
 export type ToDecoder = { id: number; inputPath: string; options: DecodeOptions };
 export type FromDecoder =
+  | { id: number; type: 'started'; ffmpegPid: number }
   | { id: number; type: 'chunk'; bytes: Uint8Array }
   | { id: number; type: 'end' }
   | { id: number; type: 'failed'; failure: AudioFailure; detail: string };
@@ -39,8 +40,18 @@ function childEntry(): { url: URL; execArgv: string[] } {
   return { url: new URL(fromSource ? './decoder-child.ts' : './decoder-child.js', import.meta.url), execArgv: [...SMALL_HEAP, ...(fromSource ? ['--import', 'tsx'] : [])] };
 }
 
+function killOrphan(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // it had ended already
+  }
+}
+
 interface Pending {
   collector: PcmCollector;
+  /** Killed if the child dies first: an orphaned ffmpeg on a stuck input would run forever. */
+  ffmpegPid?: number;
   resolve: (audio: DecodedAudio) => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
@@ -99,7 +110,8 @@ export class DecoderProcess implements AudioDecoder {
     child.on('message', (message: FromDecoder) => {
       const pending = this.pending.get(message.id);
       if (!pending) return;
-      if (message.type === 'chunk') pending.collector.append(message.bytes);
+      if (message.type === 'started') pending.ffmpegPid = message.ffmpegPid;
+      else if (message.type === 'chunk') pending.collector.append(message.bytes);
       else if (message.type === 'failed') this.settle(message.id, new AudioError(message.failure, message.detail));
       else {
         try {
@@ -115,7 +127,10 @@ export class DecoderProcess implements AudioDecoder {
         this.ready = undefined;
       }
       const detail = `the decoder process exited (${signal ?? `code ${code}`})`;
-      for (const id of [...this.pending.keys()]) this.settle(id, new AudioError('decoder_failed', detail));
+      for (const [id, { ffmpegPid }] of this.pending) {
+        if (ffmpegPid !== undefined) killOrphan(ffmpegPid);
+        this.settle(id, new AudioError('decoder_failed', detail));
+      }
       if (!this.closed) this.options.onExit?.(detail);
     });
     this.ready = new Promise<ChildProcess>((resolve, reject) => {
