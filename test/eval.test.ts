@@ -51,19 +51,21 @@ describe("Whisper's English normaliser", () => {
 });
 
 describe('npm run eval', () => {
-  it('prints WER, CER, RTF and fallbacks per configuration on a flat folder of notes', async () => {
+  it('prints WER, CER, RTF and fallbacks per configuration and encoder window on a flat folder of notes', async () => {
     const dataset = mkdtempSync(path.join(os.tmpdir(), 'voicebot-eval-'));
     const text = 'Please send me the report from last week.';
     writeFileSync(path.join(dataset, 'note.ogg'), speechOgg(text, 2));
     writeFileSync(path.join(dataset, 'note.txt'), text);
     mkdirSync(path.join(dataset, 'ignored'));
     writeFileSync(path.join(dataset, 'ignored', 'no-reference.ogg'), speechOgg('No reference beside me.', 2));
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/cli/eval.ts'), '--dataset', dataset, '--configs', 'greedy,fallback'], {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/cli/eval.ts'), '--dataset', dataset, '--configs', 'greedy,fallback', '--windows', 'full,fit'], {
       cwd: REPO,
       env: { ...process.env, MODELS_DIR: await cachedModelsRoot(), WHISPER_MODEL: TEST_MODEL_ID, ASR_WORKERS: '1', ASR_THREADS: '1' },
     });
     // Random weights write nonsense: the rates are high, but they are rates, and fallback is counted.
-    expect(stdout).toMatch(/^\| greedy \| 1 \| \d+\.\d% \| \d+\.\d% \| \d+\.\d{3} \| 0 \|$/m);
-    expect(stdout).toMatch(/^\| fallback \| 1 \| \d+\.\d% \| \d+\.\d% \| \d+\.\d{3} \| [1-9]\d* \|$/m);
+    for (const window of ['full', 'fit']) {
+      expect(stdout).toMatch(new RegExp(`^\\| greedy \\| ${window} \\| 1 \\| \\d+\\.\\d% \\| \\d+\\.\\d% \\| \\d+\\.\\d{3} \\| 0 \\|$`, 'm'));
+      expect(stdout).toMatch(new RegExp(`^\\| fallback \\| ${window} \\| 1 \\| \\d+\\.\\d% \\| \\d+\\.\\d% \\| \\d+\\.\\d{3} \\| [1-9]\\d* \\|$`, 'm'));
+    }
   }, 180_000);
 });

@@ -4,6 +4,7 @@ import { readCalibration } from '../asr/calibration.js';
 import { MODEL_DTYPE } from '../asr/catalog.js';
 import { ensureModel } from '../asr/model-store.js';
 import { AsrPool } from '../asr/pool.js';
+import type { WindowMode } from '../asr/encoder-window.js';
 import { DecoderProcess } from '../audio/decoder-process.js';
 import { findFfmpeg } from '../audio/ffmpeg.js';
 import { loadConfig, type Config } from '../config.js';
@@ -17,16 +18,20 @@ export interface LocalPool {
   close(): Promise<void>;
 }
 
-/** `onCreated` gets the close function as soon as there is something to close, so that the caller can close it if starting fails. */
-export async function startLocalPool(onCreated: (close: () => Promise<void>) => void): Promise<LocalPool> {
+/**
+ * `onCreated` gets the close function as soon as there is something to close, so that the caller
+ * can close it if starting fails. `window` overrides ASR_WINDOW (eval compares both).
+ */
+export async function startLocalPool(onCreated: (close: () => Promise<void>) => void, window?: WindowMode): Promise<LocalPool> {
   const config = loadConfig(process.env, { vcpus: vcpus(), memoryMb: memoryLimitMb() }, { requireToken: false, readCalibration });
   await ensureModel({ modelId: config.modelId, modelsDir: config.modelsDir, hubUrl: config.modelHubUrl, dtype: MODEL_DTYPE });
   const decoder = new DecoderProcess({ ffmpegPath: findFfmpeg(config.ffmpegPath).path });
   // Before the model loads, as the bot does.
   await decoder.start();
+  const encoder = window ? { ...config.asrEncoder, window: { ...config.asrEncoder.window, mode: window } } : config.asrEncoder;
   const pool = new AsrPool({
     size: config.asrWorkers,
-    init: { modelId: config.modelId, modelsDir: config.modelsDir, dtype: MODEL_DTYPE, threads: config.asrThreads, cpuArena: config.asrCpuArena, encoder: config.asrEncoder, decoding: config.asrDecoding },
+    init: { modelId: config.modelId, modelsDir: config.modelsDir, dtype: MODEL_DTYPE, threads: config.asrThreads, cpuArena: config.asrCpuArena, encoder, decoding: config.asrDecoding },
     maxTasksPerWorker: 0,
     recycleRssMb: 0,
   });
