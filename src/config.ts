@@ -303,6 +303,7 @@ export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigO
     asrDecoding: {
       beamSize: r.integer('ASR_BEAM_SIZE', 1, 1, 10),
       temperatureFallback: r.boolean('ASR_TEMPERATURE_FALLBACK', true),
+      bestOf: r.integer('ASR_BEST_OF', 5, 1, 10),
       conditionOnPreviousText: r.boolean('ASR_CONDITION_ON_PREVIOUS_TEXT', false),
     },
     mallocMmapThreshold: mallocMmapThreshold(env, r),

@@ -15,10 +15,10 @@ import { inferenceRtf } from '../jobs/rtf.js';
 import { startLocalPool } from './local-pool.js';
 
 const CONFIGURATIONS: Record<string, DecodingOptions> = {
-  greedy: { beamSize: 1, temperatureFallback: false, conditionOnPreviousText: false },
-  fallback: { beamSize: 1, temperatureFallback: true, conditionOnPreviousText: false },
-  beam: { beamSize: 5, temperatureFallback: true, conditionOnPreviousText: false },
-  conditioned: { beamSize: 1, temperatureFallback: true, conditionOnPreviousText: true },
+  greedy: { beamSize: 1, temperatureFallback: false, bestOf: 5, conditionOnPreviousText: false },
+  fallback: { beamSize: 1, temperatureFallback: true, bestOf: 5, conditionOnPreviousText: false },
+  beam: { beamSize: 5, temperatureFallback: true, bestOf: 5, conditionOnPreviousText: false },
+  conditioned: { beamSize: 1, temperatureFallback: true, bestOf: 5, conditionOnPreviousText: true },
 };
 const AUDIO = /\.(ogg|oga|opus|mp3|m4a|wav|flac|webm)$/i;
 
