@@ -45,6 +45,13 @@ describe("Whisper's English normaliser", () => {
     ['The colour of the theatre', 'the color of the theater'],
     ['It costs $1,000.50 or 20%.', 'it costs $1000.50 or 20%'],
     ['Café naïve  résumé', 'cafe naive resume'],
+    ['Twenty five percent of one hundred and five', '25% of 105'],
+    ['It costs twenty dollars and fifty cents.', 'it costs $20 and ¢50'],
+    ['In nineteen ninety nine, the twenty first of May', 'in 1999 the 21st of may'],
+    ['Two thousand and five, then twenty twelve', '2005 then 2012'],
+    ['Minus three point one four, and 5 million', '-3.14 and 5000000'],
+    ['One two three, the eleventh and the hundredth', '1 2 3 the 11th and the hundredth'],
+    ['Three hundred twenty thousand four hundred', '320400'],
   ])('normalises %j', (input, expected) => {
     expect(normalizer.normalize(input)).toBe(expected);
   });
