@@ -4,8 +4,10 @@
 // Started by bench/run.ts; prints one line `BASELINE <json>` (a BaselineResult).
 import { Worker } from 'node:worker_threads';
 import { AsrPool } from '../src/asr/pool.js';
-import type { DecodingOptions, TranscriptionResult } from '../src/asr/protocol.js';
-import { decodeToPcm, findFfmpeg } from '../src/audio/ffmpeg.js';
+import { WINDOW_DEFAULTS } from '../src/asr/encoder-window.js';
+import type { DecodingOptions, EncoderSettings, TranscriptionResult } from '../src/asr/protocol.js';
+import { DecoderProcess } from '../src/audio/decoder-process.js';
+import { findFfmpeg } from '../src/audio/ffmpeg.js';
 import { BareLoop, type BareInput, type BareNote } from './bare-loop.js';
 
 export interface BaselineInput extends BareInput {
@@ -18,6 +20,10 @@ export interface BaselineInput extends BareInput {
 export interface ProjectNote {
   /** ffmpeg decode + inference (features, encoder, decoder, text). */
   totalMs: number;
+  /** ffmpeg alone. */
+  decodeMs: number;
+  /** The worker's own measure: features, encoder, decoder, text (total less ffmpeg and the hand-over). */
+  inferenceMs: number;
   encoderMs: number;
   decoderMsPerToken: number;
   tokens: number;
@@ -27,8 +33,12 @@ export interface ProjectNote {
 
 export interface BaselineClip {
   seconds: number;
-  /** Medians over the runs. */
+  /** Medians over the runs. The hub's graph unchanged and the 30-s window: the same graph the bare loop runs. */
   project: ProjectNote;
+  /** As the bot runs by default: attention fused at load, 30-s window. */
+  fused: ProjectNote;
+  /** Fused, and the encoder's window fitted to the note (ASR_WINDOW=fit). */
+  fusedFit: ProjectNote;
   bare: BareNote;
   /** The bare loop on a worker thread with the pool's V8 heap limits: what the thread itself costs. */
   bareInWorker: BareNote;
@@ -68,21 +78,37 @@ async function bareWorker(input: BareInput): Promise<{ note(tokens: number): Pro
   };
 }
 
+/** The three encoders compared: the hub's graph as the bare loop runs it, and the bot's two modes. */
+const ENCODERS: Record<'unfused' | 'fused' | 'fusedFit', EncoderSettings> = {
+  unfused: { fusedAttention: false, window: { mode: 'full', ...WINDOW_DEFAULTS } },
+  fused: { fusedAttention: true, window: { mode: 'full', ...WINDOW_DEFAULTS } },
+  fusedFit: { fusedAttention: true, window: { mode: 'fit', ...WINDOW_DEFAULTS } },
+};
+
 async function measure(input: BaselineInput): Promise<BaselineResult> {
-  const ffmpeg = findFfmpeg();
-  const pool = new AsrPool({
-    size: 1,
-    init: { modelId: input.modelId, modelsDir: input.modelsDir, dtype: input.dtype, threads: input.threads, cpuArena: input.cpuArena },
-    maxTasksPerWorker: 0,
-    recycleRssMb: 0,
-  });
-  await pool.start();
+  // As the bot does: ffmpeg from a process forked before the model loads (see decoder-process.ts).
+  const decoder = new DecoderProcess({ ffmpegPath: findFfmpeg(process.env.FFMPEG_PATH).path });
+  await decoder.start();
+  const pools = Object.fromEntries(
+    Object.entries(ENCODERS).map(([name, encoder]) => [
+      name,
+      new AsrPool({
+        size: 1,
+        init: { modelId: input.modelId, modelsDir: input.modelsDir, dtype: input.dtype, threads: input.threads, cpuArena: input.cpuArena, encoder },
+        maxTasksPerWorker: 0,
+        recycleRssMb: 0,
+      }),
+    ]),
+  ) as Record<keyof typeof ENCODERS, AsrPool>;
+  // One at a time: loading is not what is measured, and two loads at once would only compete.
+  for (const pool of Object.values(pools)) await pool.start();
   const bare = await BareLoop.load(input);
   const worker = await bareWorker(input);
 
-  const project = async (file: string, decoding: Partial<DecodingOptions>): Promise<ProjectNote> => {
+  const project = async (file: string, decoding: Partial<DecodingOptions>, pool = pools.unfused): Promise<ProjectNote> => {
     const started = performance.now();
-    const audio = await decodeToPcm(file, { ffmpegPath: ffmpeg.path, maxSeconds: 3600 });
+    const audio = await decoder.decode(file, { maxSeconds: 3600 });
+    const decodeMs = performance.now() - started;
     const { result } = await pool.transcribe(audio.samples, {
       language: 'en',
       task: 'transcribe',
@@ -90,44 +116,57 @@ async function measure(input: BaselineInput): Promise<BaselineResult> {
       decoding,
       ...(input.fixedTokensPerSecond ? { fixedTokensPerSecond: input.fixedTokensPerSecond } : {}),
     });
-    return summarise(result, performance.now() - started);
+    return summarise(result, performance.now() - started, decodeMs);
   };
   const greedy = { beamSize: 1, temperatureFallback: false };
 
   // Warm-up: the first note of each pays for compiling and first allocations.
-  await project(input.clips[0]!.file, greedy);
+  for (const pool of Object.values(pools)) await project(input.clips[0]!.file, greedy, pool);
   await bare.note(8);
   await worker.note(8);
 
   const clips: BaselineClip[] = [];
   for (const clip of input.clips) {
-    const runs: Omit<BaselineClip, 'seconds'>[] = [];
+    const greedyRuns: Pick<BaselineClip, 'project' | 'bare' | 'bareInWorker' | 'fused' | 'fusedFit'>[] = [];
     for (let i = 0; i < input.runs; i++) {
       const ours = await project(clip.file, greedy);
-      runs.push({
+      greedyRuns.push({
         project: ours,
         bare: await bare.note(ours.tokens),
         bareInWorker: await worker.note(ours.tokens),
+        fused: await project(clip.file, greedy, pools.fused),
+        fusedFit: await project(clip.file, greedy, pools.fusedFit),
+      });
+    }
+    // After the greedy runs, not between them: five beams' caches and re-decodes leave the allocator
+    // in a state that slowed the greedy notes after them by a third.
+    const costlyRuns: Pick<BaselineClip, 'beam' | 'fallback'>[] = [];
+    for (let i = 0; i < input.runs; i++) {
+      costlyRuns.push({
         beam: await project(clip.file, { beamSize: 5, temperatureFallback: false }),
         fallback: await project(clip.file, { beamSize: 1, temperatureFallback: true }),
       });
     }
     clips.push({
       seconds: clip.seconds,
-      project: medianOf(runs.map((r) => r.project)),
-      bare: medianOf(runs.map((r) => r.bare)),
-      bareInWorker: medianOf(runs.map((r) => r.bareInWorker)),
-      beam: medianOf(runs.map((r) => r.beam)),
-      fallback: medianOf(runs.map((r) => r.fallback)),
+      project: medianOf(greedyRuns.map((r) => r.project)),
+      bare: medianOf(greedyRuns.map((r) => r.bare)),
+      bareInWorker: medianOf(greedyRuns.map((r) => r.bareInWorker)),
+      fused: medianOf(greedyRuns.map((r) => r.fused)),
+      fusedFit: medianOf(greedyRuns.map((r) => r.fusedFit)),
+      beam: medianOf(costlyRuns.map((r) => r.beam)),
+      fallback: medianOf(costlyRuns.map((r) => r.fallback)),
     });
   }
-  await Promise.all([pool.close(), worker.close()]);
+  await Promise.all([...Object.values(pools).map((pool) => pool.close()), worker.close(), decoder.close()]);
   return { model: input.model, threads: input.threads, clips };
 }
 
-function summarise(result: TranscriptionResult, totalMs: number): ProjectNote {
+function summarise(result: TranscriptionResult, totalMs: number, decodeMs: number): ProjectNote {
   return {
     totalMs,
+    decodeMs,
+    inferenceMs: result.inferenceMs,
     encoderMs: result.encoderMs,
     decoderMsPerToken: result.decoderMs / Math.max(1, result.tokens),
     tokens: result.tokens,

@@ -4,7 +4,8 @@ import { MODEL_DTYPE } from '../src/asr/catalog.js';
 import { AsrPool, type PoolResult } from '../src/asr/pool.js';
 import { createHash } from 'node:crypto';
 import type { EncoderSettings, ModelDtype } from '../src/asr/protocol.js';
-import { decodeToPcm, findFfmpeg, type DecodedAudio } from '../src/audio/ffmpeg.js';
+import { DecoderProcess } from '../src/audio/decoder-process.js';
+import { findFfmpeg, type DecodedAudio } from '../src/audio/ffmpeg.js';
 import { percentiles } from '../src/jobs/job-stats.js';
 import { inferenceRtf } from '../src/jobs/rtf.js';
 import type { ClipResult, Distribution, RunResult, SoakResult } from './results.js';
@@ -51,7 +52,9 @@ async function measure(input: MeasureInput): Promise<RunResult> {
   const importMb = rssMb();
   const swapBefore = vmstat();
   const faultsBefore = majorFaults();
-  const ffmpeg = findFfmpeg();
+  // As the bot does: ffmpeg from a process forked before the model loads (see decoder-process.ts).
+  const decoder = new DecoderProcess({ ffmpegPath: findFfmpeg(process.env.FFMPEG_PATH).path });
+  await decoder.start();
 
   const pool = new AsrPool({
     size: input.workers,
@@ -67,7 +70,7 @@ async function measure(input: MeasureInput): Promise<RunResult> {
   const decoded: { clip: MeasureInput['clips'][number]; audio: DecodedAudio; decodeMs: number }[] = [];
   for (const clip of input.clips) {
     started = performance.now();
-    const audio = await decodeToPcm(clip.file, { ffmpegPath: ffmpeg.path, maxSeconds: 3600 });
+    const audio = await decoder.decode(clip.file, { maxSeconds: 3600 });
     decoded.push({ clip, audio, decodeMs: performance.now() - started });
   }
   const heaps = new Map<number, number>();
@@ -139,7 +142,7 @@ async function measure(input: MeasureInput): Promise<RunResult> {
   const steadyMb = rssMb();
   const soak = input.soak > 0 ? await soakRun(input.soak, shortest.audio, transcribe) : undefined;
   const swapAfter = vmstat();
-  await pool.close();
+  await Promise.all([pool.close(), decoder.close()]);
   return {
     model: input.model,
     modelId: input.modelId,

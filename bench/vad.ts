@@ -17,7 +17,8 @@ import { AsrPool } from '../src/asr/pool.js';
 import { SileroVadStage } from '../src/asr/vad-stage.js';
 import { DEFAULT_VAD_OPTIONS } from '../src/asr/vad-segments.js';
 import type { SpeechStage } from '../src/asr/window-plan.js';
-import { decodeToPcm, SAMPLE_RATE } from '../src/audio/ffmpeg.js';
+import { DecoderProcess } from '../src/audio/decoder-process.js';
+import { findFfmpeg, SAMPLE_RATE } from '../src/audio/ffmpeg.js';
 import { RmsSpeechGate } from '../src/audio/speech-gate.js';
 import { percentiles } from '../src/jobs/job-stats.js';
 import { vcpus } from '../src/machine.js';
@@ -56,9 +57,12 @@ async function model(name: string): Promise<{ modelId: string; modelsDir: string
   return { modelId, modelsDir: synthRoot, synthetic: true };
 }
 
+// As the bot does: ffmpeg from a process forked before the model loads (see decoder-process.ts).
+const decoder = new DecoderProcess({ ffmpegPath: findFfmpeg(process.env.FFMPEG_PATH).path });
+await decoder.start();
 async function decode(file: string) {
   const started = performance.now();
-  const audio = await decodeToPcm(file, { ffmpegPath: 'ffmpeg', maxSeconds: 3600 });
+  const audio = await decoder.decode(file, { maxSeconds: 3600 });
   return { audio, ms: performance.now() - started };
 }
 
@@ -132,7 +136,7 @@ for (let i = 0; i < runs; i++) {
   withVad.push(await endToEnd(vad));
   today.push(await endToEnd(gate));
 }
-await Promise.all([pool.close(), vad.close()]);
+await Promise.all([pool.close(), vad.close(), decoder.close()]);
 
 const pauses = {
   noteSeconds: note.seconds,

@@ -59,6 +59,8 @@ export interface Config {
   /** Why this model: the `auto` reasoning, or that the operator chose it. */
   modelReason: string;
   modelHubUrl: string;
+  /** The ffmpeg binary; unset: the system's, else the one @ffmpeg-installer/ffmpeg ships. */
+  ffmpegPath: string | undefined;
   asrWorkers: number;
   asrThreads: number;
   /** onnxruntime's CPU arena: faster by 5–10%, but ~40% more peak memory per worker. */
@@ -344,6 +346,7 @@ export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigO
     modelsDir: path.resolve(r.string('MODELS_DIR', './models')),
     ...model,
     modelHubUrl: r.url('MODEL_HUB_URL', 'https://huggingface.co'),
+    ffmpegPath: r.raw('FFMPEG_PATH'),
     asrWorkers: shape.workers,
     asrThreads: shape.threads,
     asrCpuArena: r.boolean('ASR_CPU_ARENA', false),
@@ -358,6 +361,7 @@ export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigO
     asrDecoding: {
       beamSize: r.integer('ASR_BEAM_SIZE', 1, 1, 10),
       temperatureFallback: r.boolean('ASR_TEMPERATURE_FALLBACK', true),
+      bestOf: r.integer('ASR_BEST_OF', 5, 1, 10),
       conditionOnPreviousText: r.boolean('ASR_CONDITION_ON_PREVIOUS_TEXT', false),
     },
     mallocMmapThreshold: mallocMmapThreshold(env, r),

@@ -3,7 +3,7 @@
 // falls back to higher temperatures and says so.
 import { AutoModelForSpeechSeq2Seq, AutoTokenizer, env } from '@huggingface/transformers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { emptyPasts, WindowDecoder, type DecoderSession, type OrtTensor, type WindowRequest } from '../src/asr/decode-loop.js';
+import { emptyPasts, logprobPerToken, WindowDecoder, type DecoderSession, type OrtTensor, type WindowRequest } from '../src/asr/decode-loop.js';
 import { FALLBACK_TEMPERATURES, WHISPER_THRESHOLDS } from '../src/asr/fallback.js';
 import { applyRules, argmax, type WhisperVocabulary } from '../src/asr/logits-rules.js';
 import { makeTensor, readVocabulary, type WhisperParts } from '../src/asr/whisper-runner.js';
@@ -55,6 +55,7 @@ const request = (r: Partial<WindowRequest> = {}): WindowRequest => ({
   minTokens: 24,
   previousTokens: [],
   beamSize: 1,
+  bestOf: 1,
   patience: 1,
   temperatures: [0],
   thresholds: WHISPER_THRESHOLDS,
@@ -80,6 +81,16 @@ async function recomputeGreedy(prompt: number[], count: number): Promise<number[
   }
   return sampled;
 }
+
+describe('best_of ranking', () => {
+  it('ranks samples by log-prob per token, end-of-text not counted', () => {
+    const eot = 50257;
+    expect(logprobPerToken({ sampled: [1, 2, 3, eot], sumLogprob: -3 }, eot)).toBe(-1);
+    // A short confident sample beats a long one with more total log-prob but less per token.
+    expect(logprobPerToken({ sampled: [1, eot], sumLogprob: -0.5 }, eot)).toBeGreaterThan(logprobPerToken({ sampled: [1, 2, 3, 4, eot], sumLogprob: -4 }, eot));
+    expect(logprobPerToken({ sampled: [eot], sumLogprob: -2 }, eot)).toBe(-2);
+  });
+});
 
 describe('decode loop', () => {
   it('feeds the cache back so that greedy tokens equal a full recompute, with one uncached step', async () => {
@@ -123,14 +134,15 @@ describe('decode loop', () => {
     const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
     const decoded = await new WindowDecoder(counted, vocabulary, makeTensor, textOf, random).decodeWindow(
       encoded,
-      request({ maxTokens: 60, minTokens: 60, temperatures: FALLBACK_TEMPERATURES }),
+      request({ maxTokens: 60, minTokens: 60, temperatures: FALLBACK_TEMPERATURES, bestOf: 2 }),
     );
     expect(decoded.fallbacks).toBeGreaterThan(0);
     expect(decoded.temperature).toBeGreaterThan(0);
     expect(FALLBACK_TEMPERATURES).toContain(decoded.temperature);
     // The first step and the prompt are shared by all temperatures: still one uncached step.
     expect(counted.firstSteps).toBe(1);
-    expect(counted.runs).toBe(1 + (decoded.fallbacks + 1) * 59);
+    // Greedy once at 0, then best_of 2 samples at each fallback temperature.
+    expect(counted.runs).toBe(1 + 59 + decoded.fallbacks * 2 * 59);
   });
 
   it('beam search returns a window the rules allow, from batch-1 steps sharing one cross-attention cache', async () => {

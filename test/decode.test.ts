@@ -1,8 +1,10 @@
 // ffmpeg decoding to 16 kHz mono Float32, on real files.
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DecoderProcess } from '../src/audio/decoder-process.js';
 import { decodeToPcm, findFfmpeg, SAMPLE_RATE } from '../src/audio/ffmpeg.js';
 import { AudioError } from '../src/audio/errors.js';
 import { asJobError } from '../src/jobs/errors.js';
@@ -51,5 +53,57 @@ describe('decodeToPcm', () => {
     const error = await decodeToPcm(file(bytes, `bad-${bytes.length}`), { ffmpegPath, maxSeconds: 60 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AudioError);
     expect(['broken_audio', 'no_audio']).toContain(asJobError(error, 'asr_failed').code);
+  });
+});
+
+/** Processes whose command line names `file`, from /proc. */
+function ffmpegOnFifo(file: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(file);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+describe('DecoderProcess: ffmpeg from a small child process', () => {
+  const exits: string[] = [];
+  const decoder = new DecoderProcess({ ffmpegPath, onExit: (detail) => exits.push(detail) });
+  afterAll(() => decoder.close());
+
+  it('gives the same samples as decoding in this process, and its failures as the same typed errors', async () => {
+    const tone = file(toneOgg(440, 3), 'child-tone.ogg');
+    const [here, there] = await Promise.all([decodeToPcm(tone, { ffmpegPath, maxSeconds: 60 }), decoder.decode(tone, { maxSeconds: 60 })]);
+    expect(there.seconds).toBe(here.seconds);
+    expect(there.samples).toEqual(here.samples);
+    await expect(decoder.decode(file(silenceOgg(90), 'child-long.ogg'), { maxSeconds: 60 })).rejects.toMatchObject({ failure: 'too_long', maxSeconds: 60 });
+    const bad = file(Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256)), 'child-bad');
+    const brokenHere = await decodeToPcm(bad, { ffmpegPath, maxSeconds: 60 }).catch((e: unknown) => e);
+    const brokenThere = await decoder.decode(bad, { maxSeconds: 60 }).catch((e: unknown) => e);
+    expect(brokenThere).toBeInstanceOf(AudioError);
+    expect(brokenThere).toMatchObject({ failure: (brokenHere as AudioError).failure, detail: (brokenHere as AudioError).detail });
+  });
+
+  it('a child killed mid-decode fails that decode as retryable, is reported, and the next decode starts a new one', async () => {
+    const firstPid = decoder.pid!;
+    const fifo = path.join(mkdtempSync(path.join(os.tmpdir(), 'voicebot-child-')), 'stuck.fifo');
+    execFileSync('mkfifo', [fifo]);
+    // ffmpeg blocks opening a FIFO no one writes: the decode is in flight when the child dies.
+    const inFlight = decoder.decode(fifo, { maxSeconds: 60 }).catch((e: unknown) => e);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    process.kill(firstPid, 'SIGKILL');
+    const error = await inFlight;
+    expect(error).toMatchObject({ failure: 'decoder_failed' });
+    expect(asJobError(error, 'asr_failed')).toMatchObject({ code: 'decoder_failed', retryable: true });
+    expect(exits).toHaveLength(1);
+    // Its ffmpeg, blocked on the FIFO, does not outlive it.
+    expect(ffmpegOnFifo(fifo)).toEqual([]);
+    const again = await decoder.decode(file(toneOgg(440, 1), 'child-again.ogg'), { maxSeconds: 60 });
+    expect(again.seconds).toBeCloseTo(1, 1);
+    expect(decoder.pid).not.toBe(firstPid);
   });
 });

@@ -45,25 +45,34 @@ describe("Whisper's English normaliser", () => {
     ['The colour of the theatre', 'the color of the theater'],
     ['It costs $1,000.50 or 20%.', 'it costs $1000.50 or 20%'],
     ['Café naïve  résumé', 'cafe naive resume'],
+    ['Twenty five percent of one hundred and five', '25% of 105'],
+    ['It costs twenty dollars and fifty cents.', 'it costs $20 and ¢50'],
+    ['In nineteen ninety nine, the twenty first of May', 'in 1999 the 21st of may'],
+    ['Two thousand and five, then twenty twelve', '2005 then 2012'],
+    ['Minus three point one four, and 5 million', '-3.14 and 5000000'],
+    ['One two three, the eleventh and the hundredth', '1 2 3 the 11th and the hundredth'],
+    ['Three hundred twenty thousand four hundred', '320400'],
   ])('normalises %j', (input, expected) => {
     expect(normalizer.normalize(input)).toBe(expected);
   });
 });
 
 describe('npm run eval', () => {
-  it('prints WER, CER, RTF and fallbacks per configuration on a flat folder of notes', async () => {
+  it('prints WER, CER, RTF and fallbacks per configuration and encoder window on a flat folder of notes', async () => {
     const dataset = mkdtempSync(path.join(os.tmpdir(), 'voicebot-eval-'));
     const text = 'Please send me the report from last week.';
     writeFileSync(path.join(dataset, 'note.ogg'), speechOgg(text, 2));
     writeFileSync(path.join(dataset, 'note.txt'), text);
     mkdirSync(path.join(dataset, 'ignored'));
     writeFileSync(path.join(dataset, 'ignored', 'no-reference.ogg'), speechOgg('No reference beside me.', 2));
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/cli/eval.ts'), '--dataset', dataset, '--configs', 'greedy,fallback'], {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/cli/eval.ts'), '--dataset', dataset, '--configs', 'greedy,fallback', '--windows', 'full,fit'], {
       cwd: REPO,
       env: { ...process.env, MODELS_DIR: await cachedModelsRoot(), WHISPER_MODEL: TEST_MODEL_ID, ASR_WORKERS: '1', ASR_THREADS: '1' },
     });
     // Random weights write nonsense: the rates are high, but they are rates, and fallback is counted.
-    expect(stdout).toMatch(/^\| greedy \| 1 \| \d+\.\d% \| \d+\.\d% \| \d+\.\d{3} \| 0 \|$/m);
-    expect(stdout).toMatch(/^\| fallback \| 1 \| \d+\.\d% \| \d+\.\d% \| \d+\.\d{3} \| [1-9]\d* \|$/m);
+    for (const window of ['full', 'fit']) {
+      expect(stdout).toMatch(new RegExp(`^\\| greedy \\| ${window} \\| 1 \\| \\d+\\.\\d% \\| \\d+\\.\\d% \\| \\d+\\.\\d{3} \\| 0 \\|$`, 'm'));
+      expect(stdout).toMatch(new RegExp(`^\\| fallback \\| ${window} \\| 1 \\| \\d+\\.\\d% \\| \\d+\\.\\d% \\| \\d+\\.\\d{3} \\| [1-9]\\d* \\|$`, 'm'));
+    }
   }, 180_000);
 });

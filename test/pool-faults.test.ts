@@ -165,7 +165,7 @@ describe('a worker killed mid-job, over and over, in the real wiring', () => {
     const exits: WorkerExitReason[] = [];
     pool.on('worker_exit', (e) => exits.push(e.reason));
     const log = pino({ level: 'silent' });
-    const pipeline = localPipeline({ api, store, pool, speech: new RmsSpeechGate(16_000), log, ffmpegPath });
+    const pipeline = localPipeline({ api, store, pool, speech: new RmsSpeechGate(16_000), log });
     const dispatcher = new Dispatcher({ store, concurrency: 1, leaseMs: 30_000, run: (job, stopping) => pipeline.run(job, stopping), workersReady: () => pool.readyWorkers > 0, memoryAllowsMore: () => true, onQueueDepth: () => {}, log });
     const clip = speechOgg('A worker dies.', 1);
     const notes = Array.from({ length: 20 }, (_, i) => {

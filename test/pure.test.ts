@@ -131,8 +131,9 @@ describe('configuration', () => {
     expect(config.modelReason).toMatch(/^auto: base, the largest within memory budget 870 MB/);
     expect(config.databasePath.endsWith('data/voicebot.sqlite')).toBe(true);
     expect(loadConfig({ ...env, AUTO_MAX_RTF: '0.6' }, { vcpus: 2, memoryMb: 2048 }).modelId).toBe('Xenova/whisper-small');
-    expect(config.asrDecoding).toEqual({ beamSize: 1, temperatureFallback: true, conditionOnPreviousText: false });
-    expect(loadConfig({ ...env, ASR_BEAM_SIZE: '5', ASR_TEMPERATURE_FALLBACK: 'false' }, machine).asrDecoding).toMatchObject({ beamSize: 5, temperatureFallback: false });
+    expect(config.asrDecoding).toEqual({ beamSize: 1, temperatureFallback: true, bestOf: 5, conditionOnPreviousText: false });
+    expect(loadConfig({ ...env, ASR_BEAM_SIZE: '5', ASR_TEMPERATURE_FALLBACK: 'false', ASR_BEST_OF: '1' }, machine).asrDecoding).toMatchObject({ beamSize: 5, temperatureFallback: false, bestOf: 1 });
+    expect(() => loadConfig({ ...env, ASR_BEST_OF: '0' }, machine)).toThrow(/ASR_BEST_OF/);
   });
 
   it.each([

@@ -41,6 +41,8 @@ export interface WindowRequest {
   previousTokens: readonly number[];
   /** 1: greedy. Beam search runs at temperature 0 only, as in openai-whisper. */
   beamSize: number;
+  /** Samples drawn at each temperature above 0; the best log-prob per token is kept. */
+  bestOf: number;
   patience: number;
   /** [0] disables the fallback. */
   temperatures: readonly number[];
@@ -83,6 +85,11 @@ interface StepOutput {
 interface Hypothesis {
   sampled: number[];
   sumLogprob: number;
+}
+
+/** openai-whisper's ranking without a length penalty: log-prob per token, end-of-text not counted. */
+export function logprobPerToken(h: Hypothesis, endOfText: number): number {
+  return h.sumLogprob / (h.sampled.filter((t) => t !== endOfText).length || 1);
 }
 
 /**
@@ -202,7 +209,7 @@ export class WindowDecoder {
       const decoded =
         temperature === 0 && request.beamSize > 1
           ? await this.beamSearch(start, encoded, rules, request)
-          : await this.sample(start, encoded, rules, request.maxTokens, temperature);
+          : await this.bestOfSamples(start, encoded, rules, request.maxTokens, temperature, temperature > 0 ? request.bestOf : 1);
       runs += decoded.runs;
       const text = decoded.sampled.filter((t) => t < v.endOfText);
       const attempt = {
@@ -255,6 +262,18 @@ export class WindowDecoder {
     return { sampled, sumLogprob, runs };
   }
 
+  /** `count` samples at `temperature` from the same start (each feeds its own cache), the best per token kept. */
+  private async bestOfSamples(start: StepOutput, encoded: OrtTensor, rules: StepRules, maxTokens: number, temperature: number, count: number): Promise<Hypothesis & { runs: number }> {
+    let best: Hypothesis | undefined;
+    let runs = 0;
+    for (let i = 0; i < count; i++) {
+      const sample = await this.sample(start, encoded, rules, maxTokens, temperature);
+      runs += sample.runs;
+      if (!best || logprobPerToken(sample, this.vocabulary.endOfText) > logprobPerToken(best, this.vocabulary.endOfText)) best = sample;
+    }
+    return { ...best!, runs };
+  }
+
   /**
    * openai-whisper's beam search: the best `beamSize` continuations of all beams go on, finished ones
    * are collected until beamSize × patience of them, and the winner has the best log-prob per token.
@@ -305,9 +324,7 @@ export class WindowDecoder {
       }
       beams = next;
     }
-    // Length-normalised, as openai's ranker without a length penalty.
-    const textLength = (h: Hypothesis) => h.sampled.filter((t) => t !== eot).length || 1;
-    const best = finished.reduce((a, b) => (b.sumLogprob / textLength(b) > a.sumLogprob / textLength(a) ? b : a));
+    const best = finished.reduce((a, b) => (logprobPerToken(b, eot) > logprobPerToken(a, eot) ? b : a));
     return { ...best, runs };
   }
 }

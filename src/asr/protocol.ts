@@ -29,6 +29,8 @@ export interface DecodingOptions {
   beamSize: number;
   /** Decode a window again at 0.2, 0.4 ... 1.0 when its text loops or its tokens are unlikely. */
   temperatureFallback: boolean;
+  /** Samples per fallback temperature; the best log-prob per token wins (openai-whisper's best_of). */
+  bestOf: number;
   /** Prompt each window with the previous window's text (not after a window decoded above 0.5). */
   conditionOnPreviousText: boolean;
 }

@@ -1,5 +1,6 @@
 // What each model costs on a CPU, from the benchmark results shipped in bench/results: the RTF of a
-// 10-s note (p50, interpolated between the 9-s and 15-s clips) for one worker with N threads, q8.
+// 10-s note (p50, interpolated between the 9-s and 15-s clips) for one worker with N threads, q8,
+// full 30-s windows (the default; ASR_WINDOW=fit is faster, so the table never flatters it).
 // A test recomputes every row from its file and fails when a results file has no row here.
 
 export interface SpeedSample {
@@ -28,4 +29,6 @@ export const SPEED_SAMPLES: readonly SpeedSample[] = [
   { model: 'base', threads: 2, rtf10s: 0.198, source: 'host-lean-base.json lean' },
   { model: 'small', threads: 1, rtf10s: 0.809, source: 'host-lean-small.json lean' },
   { model: 'small', threads: 2, rtf10s: 0.536, source: 'host-lean-small.json lean' },
+  { model: 'base', threads: 1, rtf10s: 0.082, source: '1gb-swap-1vcpu-engine.json default' },
+  { model: 'small', threads: 1, rtf10s: 0.27, source: '1gb-swap-1vcpu-engine.json default' },
 ];

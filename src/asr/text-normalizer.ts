@@ -1,7 +1,8 @@
 // Pure: Whisper's English text normaliser (openai-whisper's EnglishTextNormalizer), so that word error
-// rates compare words, not spelling, casing or punctuation. British spellings map to American ones
-// through the `normalizer.json` the models ship. Spelled-out numbers are not turned into digits
-// (openai's EnglishNumberNormalizer): references and transcripts must agree on that themselves.
+// rates compare words, not spelling, casing, punctuation or how numbers are written. British
+// spellings map to American ones through the `normalizer.json` the models ship; spelled-out numbers
+// become digits (number-normalizer.ts).
+import { normalizeNumbers } from './number-normalizer.js';
 
 const FILLERS = /\b(hmm|mm|mhm|mmm|uh|um)\b/g;
 
@@ -84,6 +85,7 @@ export class EnglishTextNormalizer {
     s = s.replace(/(\d),(\d)/g, '$1$2'); // 1,000 → 1000
     s = s.replace(/\.([^0-9]|$)/g, ' $1'); // full stops, not decimal points
     s = removeSymbolsAndDiacritics(s, '.%$¢€£');
+    s = normalizeNumbers(s.split(/\s+/).filter(Boolean)).join(' ');
     s = s.replace(/[.$¢€£]([^0-9])/g, ' $1');
     s = s.replace(/([^0-9])%/g, '$1 ');
     return s

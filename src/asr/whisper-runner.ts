@@ -49,7 +49,7 @@ export interface WhisperParts {
   };
 }
 
-const DEFAULT_DECODING: DecodingOptions = { beamSize: 1, temperatureFallback: true, conditionOnPreviousText: false };
+const DEFAULT_DECODING: DecodingOptions = { beamSize: 1, temperatureFallback: true, bestOf: 5, conditionOnPreviousText: false };
 
 /** The token ids Whisper's rules need, from the model's generation config and tokenizer. */
 export function readVocabulary(parts: WhisperParts): WhisperVocabulary {
@@ -194,6 +194,7 @@ export class WhisperRunner {
         minTokens: Math.min(room, budget ?? 0),
         previousTokens: prompt,
         beamSize: options.beamSize,
+        bestOf: options.bestOf,
         patience: 1,
         temperatures: options.temperatureFallback ? FALLBACK_TEMPERATURES : [0],
         thresholds: WHISPER_THRESHOLDS,

@@ -1,7 +1,8 @@
 // What decoding audio reports when it cannot give samples; the job pipeline turns it into a job
 // error (src/audio never depends on src/jobs).
 
-export type AudioFailure = 'broken_audio' | 'no_audio' | 'too_long' | 'timed_out';
+/** `decoder_failed`: the decoder process itself failed (not the file): another attempt may work. */
+export type AudioFailure = 'broken_audio' | 'no_audio' | 'too_long' | 'timed_out' | 'decoder_failed';
 
 export class AudioError extends Error {
   constructor(

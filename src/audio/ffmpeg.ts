@@ -10,7 +10,7 @@ export const SAMPLE_RATE = 16_000;
 
 export interface FfmpegBinary {
   path: string;
-  source: 'system' | '@ffmpeg-installer/ffmpeg';
+  source: 'FFMPEG_PATH' | 'system' | '@ffmpeg-installer/ffmpeg';
 }
 
 function works(binary: string): boolean {
@@ -18,8 +18,15 @@ function works(binary: string): boolean {
   return probe.status === 0;
 }
 
-/** The system's ffmpeg when there is one (it gets security updates from apt), else the npm one. */
-export function findFfmpeg(): FfmpegBinary {
+/**
+ * `configured` (FFMPEG_PATH) when given; else the system's ffmpeg when there is one (it gets
+ * security updates from apt), else the npm one.
+ */
+export function findFfmpeg(configured?: string): FfmpegBinary {
+  if (configured) {
+    if (works(configured)) return { path: configured, source: 'FFMPEG_PATH' };
+    throw new Error(`FFMPEG_PATH=${configured} does not run ("${configured} -version" failed): point it at an ffmpeg binary, or unset it`);
+  }
   if (works('ffmpeg')) return { path: 'ffmpeg', source: 'system' };
   const require = createRequire(import.meta.url);
   try {
@@ -61,14 +68,47 @@ function ffmpegReason(stderr: string): string {
   return lines.slice(-3).join(' | ').slice(0, 400) || 'ffmpeg failed without a message';
 }
 
-/** Streams ffmpeg's output into one preallocated buffer: no chunk list, no concatenated copy. */
-export function decodeToPcm(inputPath: string, options: DecodeOptions): Promise<DecodedAudio> {
-  const limitSamples = Math.ceil(options.maxSeconds * SAMPLE_RATE);
-  // Read one second past the limit: enough to know the audio is too long.
-  const readSeconds = options.maxSeconds + 1;
-  const expectedSeconds = Math.min(readSeconds, options.expectedSeconds !== undefined ? options.expectedSeconds + EXPECTED_MARGIN_SECONDS : UNKNOWN_LENGTH_SECONDS);
+/**
+ * Gathers ffmpeg's output into one buffer allocated for the announced length (no chunk list, no
+ * concatenated copy), and judges the result: no samples, or past the limit.
+ */
+export class PcmCollector {
+  private readonly pcm: PcmBuffer;
+
+  constructor(
+    private readonly inputPath: string,
+    private readonly options: Pick<DecodeOptions, 'maxSeconds' | 'expectedSeconds'>,
+  ) {
+    const readSeconds = readSecondsFor(options.maxSeconds);
+    const expectedSeconds = Math.min(readSeconds, options.expectedSeconds !== undefined ? options.expectedSeconds + EXPECTED_MARGIN_SECONDS : UNKNOWN_LENGTH_SECONDS);
+    this.pcm = new PcmBuffer(Math.ceil(expectedSeconds * SAMPLE_RATE), readSeconds * SAMPLE_RATE);
+  }
+
+  append(chunk: Uint8Array): void {
+    this.pcm.append(chunk);
+  }
+
+  /** The audio, or the AudioError that says why there is none. */
+  finish(): DecodedAudio {
+    const count = this.pcm.samplesReceived;
+    if (count === 0) throw new AudioError('no_audio', `ffmpeg found no audio samples in ${this.inputPath}`);
+    if (count > Math.ceil(this.options.maxSeconds * SAMPLE_RATE)) {
+      throw new AudioError('too_long', `decoded audio exceeds ${this.options.maxSeconds} s`, this.options.maxSeconds);
+    }
+    return { samples: this.pcm.samples(), seconds: count / SAMPLE_RATE };
+  }
+}
+
+/** Read one second past the limit: enough to know the audio is too long, and a 2-hour file costs ~nothing. */
+const readSecondsFor = (maxSeconds: number) => maxSeconds + 1;
+
+/**
+ * Runs ffmpeg on `inputPath` and hands its 16 kHz mono float PCM to `onChunk` as it comes; rejects
+ * with an AudioError when ffmpeg fails or passes its deadline (it is killed then). `onStart` gets
+ * ffmpeg's pid, for whoever must kill it should this process die first.
+ */
+export function streamPcm(inputPath: string, options: DecodeOptions, onChunk: (chunk: Buffer) => void, onStart?: (pid: number) => void): Promise<void> {
   const deadlineMs = options.deadlineMs ?? decodeDeadlineMs(options.expectedSeconds ?? options.maxSeconds);
-  const pcm = new PcmBuffer(Math.ceil(expectedSeconds * SAMPLE_RATE), readSeconds * SAMPLE_RATE);
   return new Promise((resolve, reject) => {
     let settled = false;
     let timedOut = false;
@@ -82,7 +122,7 @@ export function decodeToPcm(inputPath: string, options: DecodeOptions): Promise<
 
     const command = ffmpeg(inputPath)
       .setFfmpegPath(options.ffmpegPath)
-      .inputOptions(['-hide_banner', '-nostdin', '-t', String(readSeconds)])
+      .inputOptions(['-hide_banner', '-nostdin', '-t', String(readSecondsFor(options.maxSeconds))])
       .noVideo()
       .audioChannels(1)
       .audioFrequency(SAMPLE_RATE)
@@ -97,31 +137,25 @@ export function decodeToPcm(inputPath: string, options: DecodeOptions): Promise<
     // The deadline may pass before fluent-ffmpeg has spawned the process: kill it as it starts.
     command.on('start', () => {
       if (timedOut) command.kill('SIGKILL');
+      const pid = (command as unknown as { ffmpegProc?: { pid?: number } }).ffmpegProc?.pid;
+      if (pid !== undefined) onStart?.(pid);
     });
 
     command.on('error', (error: Error, _stdout: string | null, stderr: string | null) => {
-      settle(() =>
-        reject(
-          new AudioError('broken_audio', `ffmpeg could not decode ${inputPath}: ${ffmpegReason(stderr ?? error.message)}`),
-        ),
-      );
+      settle(() => reject(new AudioError('broken_audio', `ffmpeg could not decode ${inputPath}: ${ffmpegReason(stderr ?? error.message)}`)));
     });
 
     const output = command.pipe();
-    output.on('data', (chunk: Buffer) => pcm.append(chunk));
-    output.on('end', () => {
-      settle(() => {
-        const count = pcm.samplesReceived;
-        if (count === 0) {
-          reject(new AudioError('no_audio', `ffmpeg found no audio samples in ${inputPath}`));
-          return;
-        }
-        if (count > limitSamples) {
-          reject(new AudioError('too_long', `decoded audio exceeds ${options.maxSeconds} s`, options.maxSeconds));
-          return;
-        }
-        resolve({ samples: pcm.samples(), seconds: count / SAMPLE_RATE });
-      });
+    output.on('data', (chunk: Buffer) => {
+      if (!settled) onChunk(chunk);
     });
+    output.on('end', () => settle(resolve));
   });
+}
+
+/** ffmpeg in this process (the bot runs it from its decoder process instead: see decoder-process.ts). */
+export async function decodeToPcm(inputPath: string, options: DecodeOptions): Promise<DecodedAudio> {
+  const collector = new PcmCollector(inputPath, options);
+  await streamPcm(inputPath, options, (chunk) => collector.append(chunk));
+  return collector.finish();
 }

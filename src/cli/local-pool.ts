@@ -4,6 +4,8 @@ import { readCalibration } from '../asr/calibration.js';
 import { MODEL_DTYPE } from '../asr/catalog.js';
 import { ensureModel } from '../asr/model-store.js';
 import { AsrPool } from '../asr/pool.js';
+import type { WindowMode } from '../asr/encoder-window.js';
+import { DecoderProcess } from '../audio/decoder-process.js';
 import { findFfmpeg } from '../audio/ffmpeg.js';
 import { loadConfig, type Config } from '../config.js';
 import { memoryLimitMb, vcpus } from '../machine.js';
@@ -11,21 +13,32 @@ import { memoryLimitMb, vcpus } from '../machine.js';
 export interface LocalPool {
   config: Config;
   pool: AsrPool;
-  ffmpegPath: string;
+  /** ffmpeg, run as the bot runs it (see decoder-process.ts). */
+  decoder: DecoderProcess;
+  close(): Promise<void>;
 }
 
-/** The pool is handed over as soon as it exists, so that the caller can close it if starting fails. */
-export async function startLocalPool(onCreated: (pool: AsrPool) => void): Promise<LocalPool> {
+/**
+ * `onCreated` gets the close function as soon as there is something to close, so that the caller
+ * can close it if starting fails. `window` overrides ASR_WINDOW (eval compares both).
+ */
+export async function startLocalPool(onCreated: (close: () => Promise<void>) => void, window?: WindowMode): Promise<LocalPool> {
   const config = loadConfig(process.env, { vcpus: vcpus(), memoryMb: memoryLimitMb() }, { requireToken: false, readCalibration });
   await ensureModel({ modelId: config.modelId, modelsDir: config.modelsDir, hubUrl: config.modelHubUrl, dtype: MODEL_DTYPE });
-  const ffmpegPath = findFfmpeg().path;
+  const decoder = new DecoderProcess({ ffmpegPath: findFfmpeg(config.ffmpegPath).path });
+  // Before the model loads, as the bot does.
+  await decoder.start();
+  const encoder = window ? { ...config.asrEncoder, window: { ...config.asrEncoder.window, mode: window } } : config.asrEncoder;
   const pool = new AsrPool({
     size: config.asrWorkers,
-    init: { modelId: config.modelId, modelsDir: config.modelsDir, dtype: MODEL_DTYPE, threads: config.asrThreads, cpuArena: config.asrCpuArena, encoder: config.asrEncoder, decoding: config.asrDecoding },
+    init: { modelId: config.modelId, modelsDir: config.modelsDir, dtype: MODEL_DTYPE, threads: config.asrThreads, cpuArena: config.asrCpuArena, encoder, decoding: config.asrDecoding },
     maxTasksPerWorker: 0,
     recycleRssMb: 0,
   });
-  onCreated(pool);
+  const close = async () => {
+    await Promise.all([pool.close(), decoder.close()]);
+  };
+  onCreated(close);
   await pool.start();
-  return { config, pool, ffmpegPath };
+  return { config, pool, decoder, close };
 }

@@ -1,8 +1,6 @@
 // npm run transcribe -- [--language xx] [--translate] [--timestamps] <file>...
 // The bot's own decode and worker pool, without Telegram: prints text, audio seconds and RTF.
 import { parseArgs } from 'node:util';
-import type { AsrPool } from '../asr/pool.js';
-import { decodeToPcm } from '../audio/ffmpeg.js';
 import { ConfigError } from '../config.js';
 import { inferenceRtf } from '../jobs/rtf.js';
 import { cleanTranscript } from '../asr/transcript-cleanup.js';
@@ -18,14 +16,14 @@ if (values.help || positionals.length === 0) {
   process.exit(values.help ? 0 : 2);
 }
 
-let pool: AsrPool | undefined;
+let closeOnFailure: (() => Promise<void>) | undefined;
 try {
-  const { config, ffmpegPath, pool: local } = await startLocalPool((created) => (pool = created));
+  const { config, decoder, pool: local, close } = await startLocalPool((created) => (closeOnFailure = created));
   console.error(`${config.modelId}: ${config.asrWorkers} worker(s) × ${config.asrThreads} thread(s)`);
   let failed = 0;
   for (const file of positionals) {
     try {
-      const audio = await decodeToPcm(file, { ffmpegPath, maxSeconds: config.maxAudioSeconds });
+      const audio = await decoder.decode(file, { maxSeconds: config.maxAudioSeconds });
       const { result } = await local.transcribe(audio.samples, {
         language: values.language ?? null,
         task: values.translate ? 'translate' : 'transcribe',
@@ -39,10 +37,10 @@ try {
       console.error(`== ${file}: ${(error as Error).message}`);
     }
   }
-  await local.close();
+  await close();
   process.exit(failed ? 1 : 0);
 } catch (error) {
-  await pool?.close();
+  await closeOnFailure?.();
   console.error(error instanceof ConfigError ? `invalid configuration: ${error.message}` : (error as Error).message);
   process.exit(1);
 }

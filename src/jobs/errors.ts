@@ -10,6 +10,8 @@ export const JOB_ERROR_CODES = [
   'no_audio',
   'no_speech',
   'download_failed',
+  /** The decoder process died or hung (not the file's fault): another attempt runs a fresh one. */
+  'decoder_failed',
   'asr_failed',
   /** The audio killed two workers in a row: retrying it would only kill more. */
   'asr_crashed',
@@ -42,7 +44,7 @@ export class JobError extends Error {
 
   /** Failures a second attempt may fix; the rest are answered at once. */
   get retryable(): boolean {
-    return this.code === 'asr_failed' || this.code === 'download_failed' || this.code === 'reply_failed';
+    return this.code === 'asr_failed' || this.code === 'download_failed' || this.code === 'decoder_failed' || this.code === 'reply_failed';
   }
 }
 

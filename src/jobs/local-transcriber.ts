@@ -1,8 +1,9 @@
-// Transcription in this process: the file from the Bot API, ffmpeg, the speech stage and the
-// worker-thread pool. ROLE=all runs it for its own jobs; ROLE=worker for jobs from the queue.
+// Transcription in this process: the file from the Bot API, ffmpeg (in the decoder process), the
+// speech stage and the worker-thread pool. ROLE=all runs it for its own jobs; ROLE=worker for jobs from the queue.
 import { rm } from 'node:fs/promises';
 import { AudioError } from '../audio/errors.js';
-import { decodeToPcm, SAMPLE_RATE, type DecodedAudio } from '../audio/ffmpeg.js';
+import type { AudioDecoder } from '../audio/decoder-process.js';
+import { SAMPLE_RATE, type DecodedAudio } from '../audio/ffmpeg.js';
 import type { AsrPool, PoolResult } from '../asr/pool.js';
 import { cleanTranscript } from '../asr/transcript-cleanup.js';
 import { onOriginalTimeline, type SpeechPlan, type SpeechStage } from '../asr/window-plan.js';
@@ -17,7 +18,8 @@ export interface LocalTranscriberDeps {
   /** Silero VAD, or the RMS gate with VAD=off: finds the speech and plans Whisper's windows. */
   speech: SpeechStage;
   metrics: Metrics;
-  ffmpegPath: string;
+  /** ffmpeg, run from the decoder process (see decoder-process.ts). */
+  decoder: AudioDecoder;
   modelId: string;
   maxAudioSeconds: number;
   maxFileMb: number;
@@ -36,7 +38,7 @@ export class LocalTranscriber implements Transcriber {
     const file = await this.deps.download(request.fileId, request.jobId, maxFileMb * 2 ** 20);
     measured.downloadMs = performance.now() - begun;
     const decode = () =>
-      decodeToPcm(file, { ffmpegPath: this.deps.ffmpegPath, maxSeconds: maxAudioSeconds, expectedSeconds: request.claimedSeconds ?? undefined }).catch((error: unknown) => {
+      this.deps.decoder.decode(file, { maxSeconds: maxAudioSeconds, expectedSeconds: request.claimedSeconds ?? undefined }).catch((error: unknown) => {
         if (error instanceof AudioError && error.failure === 'timed_out') metrics.deadlinesExceeded.inc({ stage: 'decode' });
         throw error;
       });

@@ -1,11 +1,13 @@
-// The transcription machinery of one process: ffmpeg, the ASR worker pool and the speech stage,
-// the model downloaded when missing. ROLE=all and ROLE=worker start and watch it the same way.
+// The transcription machinery of one process: the decoder process (ffmpeg), the ASR worker pool and
+// the speech stage, the model downloaded when missing. ROLE=all and ROLE=worker start and watch it
+// the same way.
 import type { Logger } from 'pino';
 import { MODEL_DTYPE } from '../asr/catalog.js';
 import { ensureModel, ModelDownloadError } from '../asr/model-store.js';
 import { AsrPool, type PoolEvents } from '../asr/pool.js';
 import { SileroVadStage } from '../asr/vad-stage.js';
 import type { SpeechStage } from '../asr/window-plan.js';
+import { DecoderProcess } from '../audio/decoder-process.js';
 import { findFfmpeg, SAMPLE_RATE } from '../audio/ffmpeg.js';
 import { RmsSpeechGate } from '../audio/speech-gate.js';
 import type { Config } from '../config.js';
@@ -36,22 +38,30 @@ export interface AsrStackOptions {
   config: Config;
   log: Logger;
   metrics: Metrics;
-  /** Every worker exit, after it is counted and logged (the bot records it in lifecycle_events). */
-  onWorkerExit?: (exit: WorkerExit) => void;
+  /** Every worker and decoder process exit, after it is counted and logged (the bot records them in lifecycle_events). */
+  record?: (kind: 'worker_exit' | 'decoder_exit', detail: Record<string, unknown>) => void;
 }
 
 export class AsrStack {
-  readonly ffmpegPath: string;
+  readonly decoder: DecoderProcess;
   readonly pool: AsrPool;
   readonly speech: SpeechStage;
   private readonly vad?: SileroVadStage;
   private loadMs?: number;
 
+  /** Throws when no ffmpeg runs (FFMPEG_PATH, the system's, the bundled one). */
   constructor(private readonly options: AsrStackOptions) {
     const { config, log, metrics } = options;
-    const ffmpeg = findFfmpeg();
-    this.ffmpegPath = ffmpeg.path;
+    const ffmpeg = findFfmpeg(config.ffmpegPath);
     log.info({ ffmpeg: ffmpeg.path, source: ffmpeg.source }, 'ffmpeg found');
+    this.decoder = new DecoderProcess({
+      ffmpegPath: ffmpeg.path,
+      onExit: (detail) => {
+        metrics.errors.inc({ where: 'decoder_process' });
+        options.record?.('decoder_exit', { detail });
+        log.error({ detail }, 'the decoder process ended: it starts again for the next note');
+      },
+    });
     this.pool = new AsrPool({
       size: config.asrWorkers,
       init: { modelId: config.modelId, modelsDir: config.modelsDir, dtype: MODEL_DTYPE, threads: config.asrThreads, cpuArena: config.asrCpuArena, encoder: config.asrEncoder, decoding: config.asrDecoding },
@@ -68,7 +78,7 @@ export class AsrStack {
     this.pool.on('worker_exit', (exit) => {
       metrics.workerRestarts.inc({ reason: exit.reason });
       if (exit.reason === 'timed_out') metrics.deadlinesExceeded.inc({ stage: 'transcribe' });
-      options.onWorkerExit?.(exit);
+      options.record?.('worker_exit', exit);
       if (exit.reason === 'recycled') log.info(exit, 'ASR worker recycled');
       else log.error(exit, exit.reason === 'out_of_memory' ? 'ASR worker ran out of memory' : 'ASR worker died');
     });
@@ -85,12 +95,15 @@ export class AsrStack {
   }
 
   /**
-   * Downloads the model when missing, then loads it in every worker (and the VAD's). On failure the
-   * fatal line says why (which host, which stage), the stages are closed, and the error is thrown.
+   * Forks the decoder process, then downloads the model when missing and loads it in every worker
+   * (and the VAD's). On failure the fatal line says why (which host, which stage), the stages are
+   * closed, and the error is thrown.
    */
   async start(): Promise<void> {
     const { config, log } = this.options;
     try {
+      // Forked first, while this process is small (see decoder-process.ts).
+      await this.decoder.start();
       const fetched = await ensureModel({
         modelId: config.modelId,
         modelsDir: config.modelsDir,
@@ -127,7 +140,7 @@ export class AsrStack {
       pool: this.pool,
       speech: this.speech,
       metrics,
-      ffmpegPath: this.ffmpegPath,
+      decoder: this.decoder,
       modelId: config.modelId,
       maxAudioSeconds: config.maxAudioSeconds,
       maxFileMb: config.maxFileMb,
@@ -135,6 +148,6 @@ export class AsrStack {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.pool.close(), this.speech.close()]);
+    await Promise.all([this.pool.close(), this.speech.close(), this.decoder.close()]);
   }
 }

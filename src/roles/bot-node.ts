@@ -79,9 +79,15 @@ export async function runBotNode(config: Config, log: Logger, scrubber: SecretSc
       log.warn({ err: error, jobId, retryInMs }, 'a Telegram call failed: trying again');
     },
   });
-  const transcription: TranscriptionSide = queue
-    ? remoteTranscription(config, queue, log, metrics)
-    : localTranscription({ config, files, log, metrics, lifecycle, pending: () => store.pendingCount() });
+  let transcription: TranscriptionSide;
+  try {
+    transcription = queue ? remoteTranscription(config, queue, log, metrics) : localTranscription({ config, files, log, metrics, lifecycle, pending: () => store.pendingCount() });
+  } catch (error) {
+    // No ffmpeg that runs: nothing to transcribe with.
+    log.fatal((error as Error).message);
+    lifecycle.record('crash', { error: (error as Error).message });
+    process.exit(1);
+  }
 
   let webhookHandler: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
   const http = await startHttpServer({

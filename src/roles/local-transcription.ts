@@ -19,7 +19,7 @@ export interface LocalTranscriptionParts {
 }
 
 export function localTranscription({ config, files, log, metrics, lifecycle, pending }: LocalTranscriptionParts): TranscriptionSide {
-  const stack = new AsrStack({ config, log, metrics, onWorkerExit: (exit) => lifecycle.record('worker_exit', exit) });
+  const stack = new AsrStack({ config, log, metrics, record: (kind, detail) => lifecycle.record(kind, detail) });
   return {
     transcriber: stack.transcriber((fileId, jobId, maxBytes) => files.download(fileId, jobId, maxBytes)),
     concurrency: config.asrWorkers,

@@ -21,7 +21,14 @@ export async function runWorkerNode(config: Config, queue: QueueSettings, log: L
   const name = workerName();
   log.info({ version: VERSION, role: config.role, worker: name, ...describeAsr(config), memoryLimitMb: memoryLimitMb(), queue: describeEndpoint(queue.endpoint), queueName: queue.name }, 'starting');
 
-  const stack = new AsrStack({ config, log, metrics });
+  let stack: AsrStack;
+  try {
+    stack = new AsrStack({ config, log, metrics });
+  } catch (error) {
+    // No ffmpeg that runs: nothing to transcribe with.
+    log.fatal((error as Error).message);
+    process.exit(1);
+  }
   const connection = new QueueConnection({ endpoint: queue.endpoint, log, metrics });
   const files = new TelegramFiles({
     api: new Api(config.botToken, { apiRoot: config.telegramApiRoot }),

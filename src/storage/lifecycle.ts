@@ -3,7 +3,7 @@ import { desc, inArray } from 'drizzle-orm';
 import type { Db } from './database.js';
 import { lifecycleEvents } from './schema.js';
 
-export type LifecycleKind = 'start' | 'stop' | 'unclean_exit' | 'crash' | 'worker_exit';
+export type LifecycleKind = 'start' | 'stop' | 'unclean_exit' | 'crash' | 'worker_exit' | 'decoder_exit';
 
 export class LifecycleLog {
   constructor(

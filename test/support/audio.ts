@@ -3,6 +3,8 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { OPUS_VOICE_NOTE as OPUS, runFfmpeg as ffmpeg, speechVoiceNote } from '../../bench/corpus.js';
+import type { AudioDecoder } from '../../src/audio/decoder-process.js';
+import { decodeToPcm } from '../../src/audio/ffmpeg.js';
 
 const dir = path.join(os.tmpdir(), `voicebot-test-audio-${process.pid}`);
 mkdirSync(dir, { recursive: true });
@@ -46,3 +48,6 @@ export function silentVideoMp4(): Buffer {
   ffmpeg(['-f', 'lavfi', '-i', 'color=c=blue:s=64x64:d=1', '-c:v', 'mpeg4', '-an', out]);
   return readFileSync(out);
 }
+
+/** ffmpeg from the test's own process, for tests of other stages (the bot runs it from its DecoderProcess). */
+export const directDecoder: AudioDecoder = { decode: (file, request) => decodeToPcm(file, { ...request, ffmpegPath: 'ffmpeg' }) };

@@ -2,6 +2,7 @@
 // fake Bot API and a pool the test owns.
 import type { Logger } from 'pino';
 import type { AsrPool } from '../../src/asr/pool.js';
+import type { AudioDecoder } from '../../src/audio/decoder-process.js';
 import type { SpeechStage } from '../../src/asr/window-plan.js';
 import { createTelegramClients } from '../../src/bot/bot.js';
 import { TelegramChannel } from '../../src/bot/telegram-channel.js';
@@ -10,6 +11,7 @@ import type { Job, JobStore } from '../../src/jobs/job-store.js';
 import { LocalTranscriber } from '../../src/jobs/local-transcriber.js';
 import { JobPipeline } from '../../src/jobs/pipeline.js';
 import { Metrics } from '../../src/metrics/metrics.js';
+import { directDecoder } from './audio.js';
 import { TEST_TOKEN, type FakeBotApi } from './fake-bot-api.js';
 import { TEST_MODEL_ID } from './test-model.js';
 
@@ -19,11 +21,12 @@ export interface LocalPipelineParts {
   pool: AsrPool;
   speech: SpeechStage;
   log: Logger;
-  ffmpegPath?: string;
+  /** ffmpeg from the test's own process unless the test brings a decoder. */
+  decoder?: AudioDecoder;
   onAttachmentError?: (job: Job, error: Error) => void;
 }
 
-export function localPipeline({ api, store, pool, speech, log, ffmpegPath = 'ffmpeg', onAttachmentError = () => {} }: LocalPipelineParts): JobPipeline {
+export function localPipeline({ api, store, pool, speech, log, decoder = directDecoder, onAttachmentError = () => {} }: LocalPipelineParts): JobPipeline {
   const { jobApi } = createTelegramClients(TEST_TOKEN, api.apiRoot);
   const channel = new TelegramChannel({ api: jobApi, store, scrub: (text) => text, onRetry: () => {}, onAttachmentError });
   const files = new TelegramFiles({ api: jobApi, token: TEST_TOKEN, apiRoot: api.apiRoot, scrub: (text) => text, onRetry: () => {} });
@@ -33,7 +36,7 @@ export function localPipeline({ api, store, pool, speech, log, ffmpegPath = 'ffm
     pool,
     speech,
     metrics,
-    ffmpegPath,
+    decoder,
     modelId: TEST_MODEL_ID,
     maxAudioSeconds: 600,
     maxFileMb: 20,

@@ -1,0 +1,25 @@
+// The decoder process (see decoder-process.ts): runs ffmpeg for the bot and streams the samples back.
+import { AudioError } from './errors.js';
+import { streamPcm } from './ffmpeg.js';
+import type { FromDecoder, ToDecoder } from './decoder-process.js';
+
+const send = (message: FromDecoder) => process.send!(message);
+
+process.on('message', ({ id, inputPath, options }: ToDecoder) => {
+  streamPcm(
+    inputPath,
+    options,
+    (bytes) => send({ id, type: 'chunk', bytes }),
+    (pid) => send({ id, type: 'started', ffmpegPid: pid }),
+  ).then(
+    () => send({ id, type: 'end' }),
+    (error: unknown) =>
+      send(
+        error instanceof AudioError
+          ? { id, type: 'failed', failure: error.failure, detail: error.detail }
+          : { id, type: 'failed', failure: 'decoder_failed', detail: error instanceof Error ? error.message : String(error) },
+      ),
+  );
+});
+// The bot going away closes the channel: nothing is left to decode for.
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,154 @@
+// ffmpeg is started from a small child process of its own, never from the bot's. Node forks to
+// spawn (libuv has no vfork path on Linux), and a fork write-protects every page of the forking
+// process: after each ffmpeg the ASR worker, a thread of the bot, took ~35 000 page faults and ran
+// 1.5× slower on the note that ffmpeg had just decoded (bench/baseline.ts measured it). Forked once
+// at startup, while the bot is still small, this child spawns every ffmpeg at no cost to the model,
+// and streams the samples back as ffmpeg writes them (so it never holds a whole note).
+import { fork, type ChildProcess } from 'node:child_process';
+import { decodeDeadlineMs } from './decode-deadline.js';
+import { AudioError, type AudioFailure } from './errors.js';
+import { PcmCollector, type DecodedAudio, type DecodeOptions } from './ffmpeg.js';
+
+export type DecodeRequest = Omit<DecodeOptions, 'ffmpegPath'>;
+
+/** What the pipeline needs to turn a file into samples. */
+export interface AudioDecoder {
+  decode(inputPath: string, request: DecodeRequest): Promise<DecodedAudio>;
+}
+
+export type ToDecoder = { id: number; inputPath: string; options: DecodeOptions };
+export type FromDecoder =
+  | { id: number; type: 'started'; ffmpegPid: number }
+  | { id: number; type: 'chunk'; bytes: Uint8Array }
+  | { id: number; type: 'end' }
+  | { id: number; type: 'failed'; failure: AudioFailure; detail: string };
+
+export interface DecoderProcessOptions {
+  ffmpegPath: string;
+  /** The child ended unasked (it is started again for the next decode). */
+  onExit?: (detail: string) => void;
+}
+
+/** Past ffmpeg's own deadline (which the child enforces), what the child itself may take before it counts as stuck. */
+const CHILD_GRACE_MS = 5_000;
+
+/** A young generation of 1 MB: the chunks it passes on are garbage at once, and collected so. */
+const SMALL_HEAP = ['--max-semi-space-size=1'];
+
+function childEntry(): { url: URL; execArgv: string[] } {
+  const fromSource = import.meta.url.endsWith('.ts');
+  return { url: new URL(fromSource ? './decoder-child.ts' : './decoder-child.js', import.meta.url), execArgv: [...SMALL_HEAP, ...(fromSource ? ['--import', 'tsx'] : [])] };
+}
+
+function killOrphan(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // it had ended already
+  }
+}
+
+interface Pending {
+  collector: PcmCollector;
+  /** Killed if the child dies first: an orphaned ffmpeg on a stuck input would run forever. */
+  ffmpegPid?: number;
+  resolve: (audio: DecodedAudio) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class DecoderProcess implements AudioDecoder {
+  private child?: ChildProcess;
+  private ready?: Promise<ChildProcess>;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closed = false;
+
+  constructor(private readonly options: DecoderProcessOptions) {}
+
+  /** Forks the child now, while this process is small; decode() would otherwise do it on first use. */
+  async start(): Promise<void> {
+    await this.spawn();
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  async decode(inputPath: string, request: DecodeRequest): Promise<DecodedAudio> {
+    if (this.closed) throw new AudioError('decoder_failed', 'the decoder process is closed');
+    const child = await this.spawn();
+    const id = this.nextId++;
+    const deadlineMs = (request.deadlineMs ?? decodeDeadlineMs(request.expectedSeconds ?? request.maxSeconds)) + CHILD_GRACE_MS;
+    return new Promise<DecodedAudio>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        // ffmpeg's own deadline did not fire: the child is stuck. Its other decodes fail with it (they are retried).
+        child.kill('SIGKILL');
+        this.settle(id, new AudioError('decoder_failed', `the decoder process gave no answer for ${inputPath} in ${deadlineMs} ms: killed`));
+      }, deadlineMs);
+      this.pending.set(id, { collector: new PcmCollector(inputPath, request), resolve, reject, timer });
+      child.send({ id, inputPath, options: { ...request, ffmpegPath: this.options.ffmpegPath } } satisfies ToDecoder);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const child = this.child;
+    this.child = undefined;
+    this.ready = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }
+
+  private spawn(): Promise<ChildProcess> {
+    if (this.ready) return this.ready;
+    const { url, execArgv } = childEntry();
+    const child = fork(url, [], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child = child;
+    child.on('message', (message: FromDecoder) => {
+      const pending = this.pending.get(message.id);
+      if (!pending) return;
+      if (message.type === 'started') pending.ffmpegPid = message.ffmpegPid;
+      else if (message.type === 'chunk') pending.collector.append(message.bytes);
+      else if (message.type === 'failed') this.settle(message.id, new AudioError(message.failure, message.detail));
+      else {
+        try {
+          this.settle(message.id, pending.collector.finish());
+        } catch (error) {
+          this.settle(message.id, error as Error);
+        }
+      }
+    });
+    child.once('exit', (code, signal) => {
+      if (this.child === child) {
+        this.child = undefined;
+        this.ready = undefined;
+      }
+      const detail = `the decoder process exited (${signal ?? `code ${code}`})`;
+      for (const [id, { ffmpegPid }] of this.pending) {
+        if (ffmpegPid !== undefined) killOrphan(ffmpegPid);
+        this.settle(id, new AudioError('decoder_failed', detail));
+      }
+      if (!this.closed) this.options.onExit?.(detail);
+    });
+    this.ready = new Promise<ChildProcess>((resolve, reject) => {
+      child.once('spawn', () => resolve(child));
+      child.once('error', (error) => {
+        this.ready = undefined;
+        reject(new AudioError('decoder_failed', `could not start the decoder process: ${error.message}`));
+      });
+    });
+    return this.ready;
+  }
+
+  private settle(id: number, outcome: DecodedAudio | Error): void {
+    const pending = this.pending.get(id);
+    if (!pending) return;
+    this.pending.delete(id);
+    clearTimeout(pending.timer);
+    if (outcome instanceof Error) pending.reject(outcome);
+    else pending.resolve(outcome);
+  }
+}
