@@ -138,8 +138,7 @@ async function measure(input: BaselineInput): Promise<BaselineResult> {
         fusedFit: await project(clip.file, greedy, pools.fusedFit),
       });
     }
-    // After the greedy runs, not between them: five beams' caches and re-decodes leave the allocator
-    // in a state that slowed the greedy notes after them by a third.
+    // After the greedy runs: the figures the targets are about are taken back to back, note by note.
     const costlyRuns: Pick<BaselineClip, 'beam' | 'fallback'>[] = [];
     for (let i = 0; i < input.runs; i++) {
       costlyRuns.push({
