@@ -60,6 +60,8 @@ describe('a note that takes the process down with it', () => {
     const answer = await h.waitForAnswer(user.chatId, messageId, 60_000);
     expect(answer.text).toMatch(/stopped the bot every time/);
     expect(answersShown(h.api.repliesTo(user.chatId, messageId))).toHaveLength(1);
+    // The reply goes out before the row is finished: wait for the row, not only for the reply.
+    await h.api.waitFor(() => h.query<JobRow>('SELECT status FROM jobs WHERE message_id = ?', messageId)[0]?.status !== 'processing', 10_000, 'the job row to be finished');
     expect(h.query<JobRow & { error_code: string }>('SELECT status, attempts, error_code FROM jobs WHERE message_id = ?', messageId)).toEqual([
       { status: 'failed', attempts: 4, error_code: 'too_many_attempts' },
     ]);
