@@ -54,7 +54,7 @@ const usage = `npm run bench -- [options]
   --remote-workers N      instead: the embedded pool against 1..N worker processes (ROLE=worker) through BullMQ
                           on a local redis-server, same total threads (vCPUs, one per ASR worker): throughput
                           over a burst of notes and what the queue adds per note; default base, clips 9,15,
-                          16 notes then 8 one at a time (--quick: tiny, 6 then 3)
+                          3 rounds of 24 notes then 8 one at a time (--quick: tiny, 1 round of 6 then 3)
   --quick                 smallest model, one pool shape, short clips, one run each (< 2 min on 2 cores)
   --models LIST           tiny,base,small,medium or hub ids (default base,small)
   --shapes LIST           workers x threads, e.g. 1x1,1x2,2x1 (default: those that fit the vCPUs)
@@ -202,8 +202,9 @@ if (remoteWorkers !== undefined) {
     threads: available,
     model: { name: model, ...resolved },
     clips: remoteClips.map(({ spec, file }) => ({ file, seconds: spec.seconds })),
-    burst: values.quick ? 6 : 16,
+    burst: values.quick ? 6 : 24,
     sequential: values.quick ? 3 : 8,
+    rounds: values.quick ? 1 : 3,
     tokensPerSecond: resolved.synthetic ? tokensPerSecond : null,
     out: values.out,
   });

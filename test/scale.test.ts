@@ -71,6 +71,9 @@ describe('transcription workers through Redis (ROLE=bot, ROLE=worker)', () => {
 
   it('Redis unreachable at start: the bot says where and what to check, keeps trying, and the notes it took meanwhile are answered once Redis is up', async () => {
     h.launchBot();
+    // The workers wait for Redis too (and load their model meanwhile).
+    launchWorker();
+    launchWorker();
     await h.bot.ready();
     const unreachable = (l: LogLine) => l.level === 50 && String(l.msg).startsWith(`cannot reach Redis at 127.0.0.1:${redis.port}`);
     const first = await h.bot.waitForLog(unreachable);
@@ -87,8 +90,6 @@ describe('transcription workers through Redis (ROLE=bot, ROLE=worker)', () => {
     expect(await readyz.json()).toMatchObject({ queue: false, database: true, telegram: true });
 
     await redis.start();
-    launchWorker();
-    launchWorker();
     await expectAnsweredOnce(notes, 'accepted while Redis was away');
     const everyone = [h.bot, ...h.workers].flatMap((p) => p.logs);
     expect(everyone.some((l) => /had maxmemory-policy allkeys-lru: set it to noeviction/.test(l.msg))).toBe(true);

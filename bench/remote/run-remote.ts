@@ -4,9 +4,10 @@
 // and what the queue adds to each note (enqueue → worker start, and end to end against embedded).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { percentiles } from '../../src/jobs/job-stats.js';
 import type { TranscriptionRequest } from '../../src/jobs/transcriber.js';
@@ -28,6 +29,8 @@ export interface RemoteBenchOptions {
   /** Notes in the burst, and then one at a time. */
   burst: number;
   sequential: number;
+  /** Every mode is measured this many times, the modes taking turns: medians are reported. */
+  rounds: number;
   tokensPerSecond: number | null;
   out?: string;
 }
@@ -41,10 +44,14 @@ interface ModeResult {
   mode: string;
   processes: number;
   workersPerProcess: number;
-  result: DriveResult;
-  /** Ratios and added milliseconds against the embedded pool. */
+  runs: DriveResult[];
+  /** Audio seconds per second: each round's, and their median. */
+  throughput: { median: number; rounds: number[] };
+  /** Against the embedded pool's median. */
   throughputRatio: number;
+  /** Over every round's notes: to an idle fleet (one at a time), and in the burst (behind other notes). */
   enqueueToStartMs: { idle: Summary; burst: Summary } | null;
+  /** Notes one at a time, end to end, against the embedded pool's (every round's notes). */
   addedPerNoteMs: Summary;
 }
 
@@ -86,17 +93,38 @@ function stopped(child: ChildProcess): Promise<void> {
   return child.exitCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-function compare(mode: string, processes: number, workersPerProcess: number, result: DriveResult, embedded: DriveResult): ModeResult {
-  const queued = (notes: NoteTiming[]) => notes.map((n) => n.queuedMs).filter((ms): ms is number => ms !== null);
-  const mine = summary(result.sequential.map((n) => n.totalMs));
-  const theirs = summary(embedded.sequential.map((n) => n.totalMs));
+/** The share of CPU time others used over `ms` before the bench starts: the load average remembers a minute, this does not. */
+async function busyShare(ms: number): Promise<number> {
+  const sample = () => {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    return { idle: fields[3]! + fields[4]!, total: fields.reduce((sum, n) => sum + n, 0) };
+  };
+  const before = sample();
+  await sleep(ms);
+  const after = sample();
+  return 1 - (after.idle - before.idle) / Math.max(1, after.total - before.total);
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function summarize(mode: string, processes: number, workersPerProcess: number, runs: DriveResult[], embedded?: ModeResult): ModeResult {
+  const rounds = runs.map((r) => r.audioSecondsPerSecond);
+  const notes = (pick: (r: DriveResult) => NoteTiming[]) => runs.flatMap(pick);
+  const queued = (list: NoteTiming[]) => list.map((n) => n.queuedMs).filter((ms): ms is number => ms !== null);
+  const mine = summary(notes((r) => r.sequential).map((n) => n.totalMs));
+  const theirs = embedded ? summary(embedded.runs.flatMap((r) => r.sequential).map((n) => n.totalMs)) : mine;
   return {
     mode,
     processes,
     workersPerProcess,
-    result,
-    throughputRatio: result.audioSecondsPerSecond / embedded.audioSecondsPerSecond,
-    enqueueToStartMs: processes > 0 ? { idle: summary(queued(result.sequential)), burst: summary(queued(result.burst)) } : null,
+    runs,
+    throughput: { median: median(rounds), rounds },
+    throughputRatio: embedded ? median(rounds) / embedded.throughput.median : 1,
+    enqueueToStartMs: processes > 0 ? { idle: summary(queued(notes((r) => r.sequential))), burst: summary(queued(notes((r) => r.burst))) } : null,
     addedPerNoteMs: { p50: mine.p50 - theirs.p50, p95: mine.p95 - theirs.p95 },
   };
 }
@@ -105,11 +133,12 @@ function report(modes: ModeResult[]): string {
   const ms = (s: Summary) => `${Math.round(s.p50)} / ${Math.round(s.p95)}`;
   const rows = modes.map((m) => {
     const shape = m.processes === 0 ? `1 process, ${m.workersPerProcess}×1` : `${m.processes} × (${m.workersPerProcess}×1)`;
+    const rounds = m.throughput.rounds.map((r) => r.toFixed(2)).join(', ');
     const queued = m.enqueueToStartMs ? `${ms(m.enqueueToStartMs.idle)} | ${ms(m.enqueueToStartMs.burst)}` : '— | —';
-    return `| ${m.mode} | ${shape} | ${m.result.audioSecondsPerSecond.toFixed(2)} | ${m.throughputRatio.toFixed(3)} | ${queued} | ${m.processes === 0 ? '—' : ms(m.addedPerNoteMs)} |`;
+    return `| ${m.mode} | ${shape} | ${m.throughput.median.toFixed(2)} (${rounds}) | ${m.throughputRatio.toFixed(3)} | ${queued} | ${m.processes === 0 ? '—' : ms(m.addedPerNoteMs)} |`;
   });
   return [
-    '| mode | processes × (workers × threads) | audio s / s | × embedded | enqueue → worker start, idle (ms p50 / p95) | enqueue → worker start, in the burst | added per note, end to end |',
+    '| mode | processes × (workers × threads) | audio s / s, median (each round) | × embedded | enqueue → worker start, idle (ms p50 / p95) | enqueue → worker start, in the burst | added per note, end to end |',
     '|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
@@ -117,7 +146,8 @@ function report(modes: ModeResult[]): string {
 
 export async function runRemoteBench(options: RemoteBenchOptions): Promise<{ out: string; text: string }> {
   const { root, model, threads } = options;
-  const loadBefore = os.loadavg()[0]!;
+  // Others' work before the bench starts: the figures are then for their ratios only.
+  const busyBefore = await busyShare(3_000);
   const clips = new ClipServer();
   for (const clip of options.clips) clips.add(`clip-${clip.seconds}s`, clip.file);
   const apiRoot = await clips.start();
@@ -150,37 +180,39 @@ export async function runRemoteBench(options: RemoteBenchOptions): Promise<{ out
     LOG_LEVEL: 'info',
     NODE_ENV: 'production',
   });
-  const plan = { requests, sequential: options.sequential, warmup: threads };
-
-  console.error(`remote bench: embedded pool, ${threads}×1…`);
-  const embeddedProc = launch(root, 'dist/bench/remote/embedded.js', [JSON.stringify(plan)], env(threads));
-  const embedded = JSON.parse((await waitForLine(embeddedProc, (l) => l.startsWith('EMBEDDED '), 'the embedded pool')).slice('EMBEDDED '.length)) as DriveResult;
-  await stopped(embeddedProc.child);
-  const modes: ModeResult[] = [compare('embedded', 0, threads, embedded, embedded)];
+  const fleets = Array.from({ length: options.maxProcesses }, (_, i) => i + 1).filter((n) => Math.floor(threads / n) >= 1);
+  const runs = new Map<number, DriveResult[]>([0, ...fleets].map((n) => [n, []]));
 
   const password = randomBytes(16).toString('hex');
   const redis = new RedisServer({ port: await freePort(), password });
   await redis.start();
   try {
-    for (let processes = 1; processes <= options.maxProcesses; processes++) {
-      const perProcess = Math.floor(threads / processes);
-      if (perProcess < 1) break;
-      console.error(`remote bench: ${processes} worker process(es) × ${perProcess}×1 through Redis…`);
-      const queueName = `bench-${processes}`;
-      const workers = Array.from({ length: processes }, () => launch(root, 'dist/src/main.js', [], { ...env(perProcess), ROLE: 'worker', QUEUE_URL: redis.url(), QUEUE_NAME: queueName }));
-      try {
-        await Promise.all(workers.map((w) => waitForLine(w, (l) => l.includes('"msg":"taking transcription jobs"'), 'a worker')));
-        const remote = new RemoteTranscriber({ endpoint: parseQueueUrl(redis.url()), queueName, limits: { maxAudioSeconds: 3600, maxFileMb: 20 }, log: pino({ level: 'silent' }) });
+    for (let round = 1; round <= options.rounds; round++) {
+      // Each round's notes are new jobs: a queued job's id is never reused.
+      const plan = { requests: requests.map((r) => ({ ...r, createdAt: createdAt + round })), sequential: options.sequential, warmup: threads };
+      console.error(`remote bench, round ${round}/${options.rounds}: embedded pool, ${threads}×1…`);
+      const embeddedProc = launch(root, 'dist/bench/remote/embedded.js', [JSON.stringify(plan)], env(threads));
+      runs.get(0)!.push(JSON.parse((await waitForLine(embeddedProc, (l) => l.startsWith('EMBEDDED '), 'the embedded pool')).slice('EMBEDDED '.length)) as DriveResult);
+      await stopped(embeddedProc.child);
+
+      for (const processes of fleets) {
+        const perProcess = Math.floor(threads / processes);
+        console.error(`remote bench, round ${round}/${options.rounds}: ${processes} worker process(es) × ${perProcess}×1 through Redis…`);
+        const queueName = `bench-${processes}`;
+        const workers = Array.from({ length: processes }, () => launch(root, 'dist/src/main.js', [], { ...env(perProcess), ROLE: 'worker', QUEUE_URL: redis.url(), QUEUE_NAME: queueName }));
         try {
-          // As ROLE=bot with REMOTE_MAX_IN_FLIGHT at least the burst: every note handed over at once.
-          const result = await drive(remote, { ...plan, concurrency: options.burst });
-          modes.push(compare(`${processes} worker process(es)`, processes, perProcess, result, embedded));
+          await Promise.all(workers.map((w) => waitForLine(w, (l) => l.includes('"msg":"taking transcription jobs"'), 'a worker')));
+          const remote = new RemoteTranscriber({ endpoint: parseQueueUrl(redis.url()), queueName, limits: { maxAudioSeconds: 3600, maxFileMb: 20 }, log: pino({ level: 'silent' }) });
+          try {
+            // As ROLE=bot with REMOTE_MAX_IN_FLIGHT at least the burst: every note handed over at once.
+            runs.get(processes)!.push(await drive(remote, { ...plan, concurrency: options.burst }));
+          } finally {
+            await remote.close();
+          }
         } finally {
-          await remote.close();
+          for (const w of workers) w.child.kill('SIGTERM');
+          await Promise.all(workers.map((w) => stopped(w.child)));
         }
-      } finally {
-        for (const w of workers) w.child.kill('SIGTERM');
-        await Promise.all(workers.map((w) => stopped(w.child)));
       }
     }
   } finally {
@@ -188,20 +220,32 @@ export async function runRemoteBench(options: RemoteBenchOptions): Promise<{ out
     await clips.stop();
   }
 
-  const loadAfter = os.loadavg()[0]!;
-  // Loaded before the bench started (others' work): figures are then for their ratios only.
-  const shared = loadBefore > os.availableParallelism() * 0.5;
+  const embedded = summarize('embedded', 0, threads, runs.get(0)!);
+  const modes = [embedded, ...fleets.map((n) => summarize(`${n} worker process(es)`, n, Math.floor(threads / n), runs.get(n)!, embedded))];
+  const shared = busyBefore > 0.25;
   const results = {
     schema: 'voicebot-bench-remote/1',
     createdAt: new Date().toISOString(),
-    machine: { vcpus: os.availableParallelism(), cpuModel: cpuModel(), loadAverageBefore: loadBefore, loadAverageAfter: loadAfter, shared },
-    settings: { model: model.name, synthetic: model.synthetic, threads, clips: options.clips.map((c) => c.seconds), burst: options.burst, sequential: options.sequential, tokensPerSecond: options.tokensPerSecond },
+    machine: { vcpus: os.availableParallelism(), cpuModel: cpuModel(), cpuBusyBefore: busyBefore, loadAverageAfter: os.loadavg()[0], shared },
+    settings: {
+      model: model.name,
+      synthetic: model.synthetic,
+      threads,
+      clips: options.clips.map((c) => c.seconds),
+      burst: options.burst,
+      sequential: options.sequential,
+      rounds: options.rounds,
+      tokensPerSecond: options.tokensPerSecond,
+    },
     modes,
   };
   const folder = path.join(root, 'bench/results', shared ? 'shared-load' : '');
   const out = options.out ?? path.join(folder, `remote-${model.name}-${threads}threads-${results.createdAt.replace(/[:.]/g, '-')}.json`);
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
-  const header = `${model.name}${model.synthetic ? ' (synthetic)' : ''}, ${threads} thread(s) in all; burst of ${options.burst} notes (${options.clips.map((c) => `${c.seconds} s`).join(', ')}), then ${options.sequential} one at a time; load average ${loadBefore.toFixed(2)} before${shared ? ' (shared machine: compare the ratios, not the absolute figures)' : ''}`;
+  const header =
+    `${model.name}${model.synthetic ? ' (synthetic)' : ''}, ${threads} thread(s) in all; ${options.rounds} round(s) of: a burst of ${options.burst} notes ` +
+    `(${options.clips.map((c) => `${c.seconds} s`).join(', ')}), then ${options.sequential} one at a time; CPU ${Math.round(busyBefore * 100)}% busy before` +
+    (shared ? ' (shared machine: compare the ratios, not the absolute figures)' : '');
   return { out, text: `${header}\n\n${report(modes)}` };
 }

@@ -13,7 +13,7 @@ export interface QueueEndpoint {
 }
 
 /** Shorter passwords are refused: too weak for a Redis on a network, and too short to be scrubbed from logs without hitting ordinary text. */
-export const MIN_PASSWORD_LENGTH = 8;
+const MIN_PASSWORD_LENGTH = 8;
 
 /** Why QUEUE_URL was refused. Its message never quotes the URL: the URL may hold the password. */
 export class QueueUrlError extends Error {

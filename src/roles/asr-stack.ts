@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import { MODEL_DTYPE } from '../asr/catalog.js';
 import { ensureModel, ModelDownloadError } from '../asr/model-store.js';
-import { AsrPool, type PoolEvents } from '../asr/pool.js';
+import { AsrPool } from '../asr/pool.js';
 import { SileroVadStage } from '../asr/vad-stage.js';
 import type { SpeechStage } from '../asr/window-plan.js';
 import { DecoderProcess } from '../audio/decoder-process.js';
@@ -14,8 +14,6 @@ import type { Config } from '../config.js';
 import { LocalTranscriber } from '../jobs/local-transcriber.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { vcpus } from '../machine.js';
-
-export type WorkerExit = PoolEvents['worker_exit'][0];
 
 /** The `starting` log line's account of transcription: model and why, pool shape, memory profile, VAD, limits. */
 export function describeAsr(config: Config): Record<string, unknown> {
