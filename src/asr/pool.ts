@@ -7,6 +7,7 @@ import { SAMPLE_RATE } from '../audio/ffmpeg.js';
 import { transcribeDeadlineMs } from './transcribe-deadline.js';
 import { AsrError } from './errors.js';
 import type { FromWorker, ToWorker, TranscribeRequest, TranscriptionResult, WorkerInit } from './protocol.js';
+import type { SpeechPlan } from './window-plan.js';
 
 export interface PoolOptions {
   size: number;
@@ -42,6 +43,8 @@ export interface HandedOverAudio {
 
 export interface PoolResult {
   result: TranscriptionResult;
+  /** What the worker's Silero VAD found, when it planned the windows (WorkerInit.vad). */
+  speech?: SpeechPlan;
   workerId: number;
   threads: number;
 }
@@ -210,7 +213,7 @@ export class AsrPool extends EventEmitter<PoolEvents> {
     slot.task = undefined;
     clearTimeout(slot.deadline);
     slot.jobs++;
-    if (message.type === 'result') task.resolve({ result: message.result, workerId: slot.id, threads: this.options.init.threads });
+    if (message.type === 'result') task.resolve({ result: message.result, speech: message.speech, workerId: slot.id, threads: this.options.init.threads });
     else task.reject(new AsrError('failed', `worker ${slot.id}: ${message.message}`));
     this.maybeRecycle(slot);
     this.dispatch();

@@ -1,6 +1,7 @@
 // Messages between the pool (main thread) and an ASR worker thread.
 import type { WindowSettings } from './encoder-window.js';
-import type { PlannedWindow } from './window-plan.js';
+import type { VadOptions } from './vad-segments.js';
+import type { PlannedWindow, SpeechPlan } from './window-plan.js';
 
 /** The hub's weight formats: one for both modules, or per module (e.g. fp32 encoder, q8 decoder). */
 export type ModelDtype = string | { encoder_model: string; decoder_model_merged: string };
@@ -16,6 +17,8 @@ export interface WorkerInit {
   encoder?: EncoderSettings;
   /** The operator's decoding defaults; a request may override them. */
   decoding?: Partial<DecodingOptions>;
+  /** Silero VAD's settings: a request without planned windows is then planned from the speech it finds. */
+  vad?: VadOptions;
 }
 
 export interface EncoderSettings {
@@ -48,9 +51,10 @@ export interface TranscribeRequest {
    */
   fixedTokensPerSecond?: number;
   /**
-   * The windows to decode, planned from speech (window-plan.ts); without them, fixed 30-s windows
-   * over the whole audio. Result times are on the windows' back-to-back timeline: the pipeline maps
-   * them to the note's own (onOriginalTimeline).
+   * The windows to decode, planned from speech (window-plan.ts); without them, the worker plans them
+   * with Silero VAD when it has one (WorkerInit.vad), or uses fixed 30-s windows over the whole
+   * audio. Result times are on the windows' back-to-back timeline: the pipeline maps them to the
+   * note's own (onOriginalTimeline).
    */
   windows?: PlannedWindow[];
   decoding?: Partial<DecodingOptions>;
@@ -101,5 +105,6 @@ export type FromWorker =
   | { type: 'ready'; loadMs: number; loadNotes: string[] }
   | { type: 'load_failed'; message: string }
   | { type: 'progress'; requestId: number; chunksDone: number; chunksTotal: number }
-  | { type: 'result'; requestId: number; result: TranscriptionResult }
+  /** `speech`: what the worker's VAD found; with no windows in it, Whisper did not run (result is empty). */
+  | { type: 'result'; requestId: number; result: TranscriptionResult; speech?: SpeechPlan }
   | { type: 'failed'; requestId: number; message: string };

@@ -1,6 +1,6 @@
 // Silero VAD v5 on onnxruntime-node: speech probabilities for 512-sample frames at 16 kHz, with the
 // model's recurrent state (and the 64 samples of context it expects before each frame) carried from
-// frame to frame. Runs on the VAD worker thread only.
+// frame to frame. Runs on the ASR worker threads, beside Whisper.
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import ort from 'onnxruntime-node';

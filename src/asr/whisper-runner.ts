@@ -144,7 +144,7 @@ export class WhisperRunner {
     return new WhisperRunner(parts, { ...DEFAULT_DECODING, ...init.decoding }, performance.now() - started, loaded.notes, window);
   }
 
-  private get sampleRate(): number {
+  get sampleRate(): number {
     return this.parts.featureExtractor.config.sampling_rate;
   }
 

@@ -41,7 +41,10 @@ export interface SpeechPlan {
   speechExtent: { start: number; end: number } | null;
 }
 
-/** Finds the speech in a note and plans its windows: the Silero VAD stage, or the RMS gate with VAD=off. */
+/**
+ * Finds the speech in a note and plans its windows on the main thread: the RMS gate with VAD=off.
+ * With Silero VAD on, the ASR worker finds the speech itself (vad-stage.ts).
+ */
 export interface SpeechStage {
   plan(samples: Float32Array): Promise<SpeechPlan>;
   close(): Promise<void>;

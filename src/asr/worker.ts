@@ -1,20 +1,46 @@
-// The ASR worker thread: loads the model once, then transcribes what the pool sends, one at a time.
+// The ASR worker thread: loads the model (and Silero VAD when it is on) once, then transcribes what
+// the pool sends, one at a time.
 import { parentPort, workerData } from 'node:worker_threads';
 import { stopBetweenRuns } from './native-runs.js';
-import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
+import type { FromWorker, ToWorker, TranscriptionResult, WorkerInit } from './protocol.js';
+import { SileroVad } from './silero-vad.js';
+import { findSpeech } from './vad-stage.js';
 import { WhisperRunner } from './whisper-runner.js';
 
 const port = parentPort;
 if (!port) throw new Error('worker.ts runs only as a worker thread');
 const send = (message: FromWorker) => port.postMessage(message);
+const init = workerData as WorkerInit;
 
 let runner: WhisperRunner;
+let vad: SileroVad | undefined;
 try {
-  runner = await WhisperRunner.load(workerData as WorkerInit);
+  runner = await WhisperRunner.load(init);
+  vad = init.vad ? await SileroVad.load(runner.sampleRate).catch((error: unknown) => Promise.reject(new Error(`Silero VAD: ${error instanceof Error ? error.message : String(error)}`))) : undefined;
   send({ type: 'ready', loadMs: runner.loadMs, loadNotes: runner.loadNotes });
 } catch (error) {
   send({ type: 'load_failed', message: error instanceof Error ? error.message : String(error) });
   process.exit(1);
+}
+
+/** A note in which the VAD found no speech: Whisper does not run. */
+function untranscribed(): TranscriptionResult {
+  const memory = process.memoryUsage();
+  return {
+    text: '',
+    language: null,
+    segments: [],
+    chunks: 0,
+    tokens: 0,
+    inferenceMs: 0,
+    encoderMs: 0,
+    decoderMs: 0,
+    decoderRuns: 0,
+    windows: [],
+    fallbacks: 0,
+    workerHeapMb: memory.heapUsed / 2 ** 20,
+    workerExternalMb: memory.external / 2 ** 20,
+  };
 }
 
 port.on('message', async (message: ToWorker) => {
@@ -22,12 +48,16 @@ port.on('message', async (message: ToWorker) => {
     stopBetweenRuns();
     return;
   }
-  const { requestId } = message;
+  const { requestId, samples, request } = message;
   try {
-    const result = await runner.transcribe(message.samples, message.request, (chunksDone, chunksTotal) =>
-      send({ type: 'progress', requestId, chunksDone, chunksTotal }),
-    );
-    send({ type: 'result', requestId, result });
+    const speech = vad && init.vad && !request.windows ? await findSpeech(vad, samples, init.vad, runner.sampleRate) : undefined;
+    const result =
+      speech?.windows.length === 0
+        ? untranscribed()
+        : await runner.transcribe(samples, { ...request, windows: speech?.windows ?? request.windows }, (chunksDone, chunksTotal) =>
+            send({ type: 'progress', requestId, chunksDone, chunksTotal }),
+          );
+    send({ type: 'result', requestId, result, ...(speech ? { speech } : {}) });
   } catch (error) {
     send({ type: 'failed', requestId, message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
   }

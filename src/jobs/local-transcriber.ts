@@ -15,8 +15,11 @@ export interface LocalTranscriberDeps {
   /** Fetches the file to a temporary path that the transcriber deletes. */
   download: (fileId: string, jobId: number, maxBytes: number) => Promise<string>;
   pool: AsrPool;
-  /** Silero VAD, or the RMS gate with VAD=off: finds the speech and plans Whisper's windows. */
-  speech: SpeechStage;
+  /**
+   * With VAD=off, the RMS gate: finds the speech and plans Whisper's windows here. Null when the
+   * pool's workers do it with Silero VAD (WorkerInit.vad), on the samples they receive anyway.
+   */
+  speech: SpeechStage | null;
   metrics: Metrics;
   /** ffmpeg, run from the decoder process (see decoder-process.ts). */
   decoder: AudioDecoder;
@@ -51,9 +54,10 @@ export class LocalTranscriber implements Transcriber {
       measured.decodeMs = performance.now() - begun;
       measured.audioSeconds = audio.seconds;
 
-      speech = await this.deps.speech.plan(audio.samples);
-      Object.assign(measured, { speechSeconds: speech.speechSeconds, vadMs: speech.vadMs });
-      if (speech.windows.length === 0) throw new JobError('no_speech', `no speech found in ${audio.seconds.toFixed(1)} s`);
+      const noSpeech = () => new JobError('no_speech', `no speech found in ${audio.seconds.toFixed(1)} s`);
+      const gated = this.deps.speech ? await this.deps.speech.plan(audio.samples) : undefined;
+      if (gated) Object.assign(measured, { speechSeconds: gated.speechSeconds, vadMs: gated.vadMs });
+      if (gated?.windows.length === 0) throw noSpeech();
 
       // The samples move to the worker; a retry on a fresh worker decodes the file again.
       transcribed = await this.deps.pool.transcribe(
@@ -62,11 +66,16 @@ export class LocalTranscriber implements Transcriber {
           language: request.language,
           task: request.task,
           timestamps: request.timestamps,
-          windows: speech.windows,
+          ...(gated ? { windows: gated.windows } : {}),
           ...(request.fixedTokensPerSecond ? { fixedTokensPerSecond: request.fixedTokensPerSecond } : {}),
         },
         progress,
       );
+      const found = gated ?? transcribed.speech;
+      if (!found) throw new JobError('asr_failed', 'the ASR worker planned no windows: its pool has no VAD, and none were sent');
+      speech = found;
+      Object.assign(measured, { speechSeconds: speech.speechSeconds, vadMs: speech.vadMs });
+      if (speech.windows.length === 0) throw noSpeech();
     } finally {
       await rm(file, { force: true });
     }

@@ -5,7 +5,6 @@ import type { Logger } from 'pino';
 import { MODEL_DTYPE } from '../asr/catalog.js';
 import { ensureModel, ModelDownloadError } from '../asr/model-store.js';
 import { AsrPool } from '../asr/pool.js';
-import { SileroVadStage } from '../asr/vad-stage.js';
 import type { SpeechStage } from '../asr/window-plan.js';
 import { DecoderProcess } from '../audio/decoder-process.js';
 import { findFfmpeg, SAMPLE_RATE } from '../audio/ffmpeg.js';
@@ -43,8 +42,8 @@ export interface AsrStackOptions {
 export class AsrStack {
   readonly decoder: DecoderProcess;
   readonly pool: AsrPool;
-  readonly speech: SpeechStage;
-  private readonly vad?: SileroVadStage;
+  /** The RMS gate with VAD=off; null when the workers find the speech with Silero VAD. */
+  readonly speech: SpeechStage | null;
   private loadMs?: number;
 
   /** Throws when no ffmpeg runs (FFMPEG_PATH, the system's, the bundled one). */
@@ -62,12 +61,11 @@ export class AsrStack {
     });
     this.pool = new AsrPool({
       size: config.asrWorkers,
-      init: { modelId: config.modelId, modelsDir: config.modelsDir, dtype: MODEL_DTYPE, threads: config.asrThreads, cpuArena: config.asrCpuArena, encoder: config.asrEncoder, decoding: config.asrDecoding },
+      init: { modelId: config.modelId, modelsDir: config.modelsDir, dtype: MODEL_DTYPE, threads: config.asrThreads, cpuArena: config.asrCpuArena, encoder: config.asrEncoder, decoding: config.asrDecoding, ...(config.vad ? { vad: config.vad } : {}) },
       maxTasksPerWorker: config.workerMaxJobs,
       recycleRssMb: config.workerRecycleRssMb,
     });
-    this.vad = config.vad ? new SileroVadStage(config.vad, SAMPLE_RATE) : undefined;
-    this.speech = this.vad ?? new RmsSpeechGate(SAMPLE_RATE);
+    this.speech = config.vad ? null : new RmsSpeechGate(SAMPLE_RATE);
     this.pool.on('worker_ready', ({ workerId, loadMs, loadNotes }) => {
       this.loadMs = loadMs;
       metrics.modelLoadSeconds.set({ model: config.modelId }, loadMs / 1000);
@@ -94,7 +92,7 @@ export class AsrStack {
 
   /**
    * Forks the decoder process, then downloads the model when missing and loads it in every worker
-   * (and the VAD's). On failure the fatal line says why (which host, which stage), the stages are
+   * (and Silero VAD, when on, beside it). On failure the fatal line says why (which host, which stage), the stages are
    * closed, and the error is thrown.
    */
   async start(): Promise<void> {
@@ -110,7 +108,7 @@ export class AsrStack {
         onFile: (file, bytes, ms) => log.info({ file, mb: +(bytes / 2 ** 20).toFixed(1), ms: Math.round(ms) }, 'model file downloaded'),
       });
       log.info({ model: config.modelId, downloaded: fetched }, fetched.length ? 'model downloaded' : 'model present: starting offline');
-      await Promise.all([this.pool.start(), this.vad?.start()]);
+      await this.pool.start();
     } catch (error) {
       const where = error instanceof ModelDownloadError ? { host: error.host, stage: error.stage } : {};
       log.fatal({ ...where, model: config.modelId }, (error as Error).message);
@@ -146,6 +144,6 @@ export class AsrStack {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.pool.close(), this.speech.close(), this.decoder.close()]);
+    await Promise.all([this.pool.close(), this.speech?.close(), this.decoder.close()]);
   }
 }

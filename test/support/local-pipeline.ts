@@ -19,7 +19,8 @@ export interface LocalPipelineParts {
   api: FakeBotApi;
   store: JobStore;
   pool: AsrPool;
-  speech: SpeechStage;
+  /** The RMS gate; null when the pool's workers run Silero VAD. */
+  speech: SpeechStage | null;
   log: Logger;
   /** ffmpeg from the test's own process unless the test brings a decoder. */
   decoder?: AudioDecoder;
