@@ -92,8 +92,8 @@ export class AsrStack {
 
   /**
    * Forks the decoder process, then downloads the model when missing and loads it in every worker
-   * (and Silero VAD, when on, beside it). On failure the fatal line says why (which host, which stage), the stages are
-   * closed, and the error is thrown.
+   * (with Silero VAD beside it, when on). On failure the fatal line says why (which host, which
+   * stage), the stages are closed, and the error is thrown.
    */
   async start(): Promise<void> {
     const { config, log } = this.options;
