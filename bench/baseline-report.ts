@@ -27,7 +27,7 @@ export function formatBaseline(results: BaselineResult[]): string {
     ].join(' | '),
   );
   return [
-    '### Decoder: the project against a bare onnxruntime loop on the same graph (medians, interleaved in one process)',
+    '### Decoder: the project against a bare onnxruntime loop on the same graph (medians, interleaved note by note, each side in a process of its own)',
     '| note | decoder ms/token: project / bare | bare in a worker | beam 5: ms/token, total | fallback on |',
     '|---|---|---|---|---|',
     ...decoder.map((r) => `| ${r} |`),

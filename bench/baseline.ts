@@ -1,7 +1,12 @@
 // `npm run bench -- --baseline bare`: the project (ffmpeg + worker pool + our decode loop) and a bare
-// onnxruntime loop on the same ONNX files, interleaved note by note in one process, so that the ratio
-// holds on a machine whose load changes. Also what beam search and the temperature fallback cost.
+// onnxruntime loop on the same ONNX files, interleaved note by note in one run, so that the ratio
+// holds on a machine whose load changes. Each side runs in a process of its own: five copies of a
+// model in one process slowed one another by up to 1.6×, differently from run to run (README,
+// "small's decoder ratio"). Also what beam search and the temperature fallback cost.
 // Started by bench/run.ts; prints one line `BASELINE <json>` (a BaselineResult).
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { AsrPool } from '../src/asr/pool.js';
 import { WINDOW_DEFAULTS } from '../src/asr/encoder-window.js';
@@ -85,45 +90,95 @@ const ENCODERS: Record<'unfused' | 'fused' | 'fusedFit', EncoderSettings> = {
   fusedFit: { fusedAttention: true, window: { mode: 'fit', ...WINDOW_DEFAULTS } },
 };
 
-async function measure(input: BaselineInput): Promise<BaselineResult> {
+type Side = { kind: 'pool'; encoder: keyof typeof ENCODERS } | { kind: 'bare' } | { kind: 'bareInWorker' };
+interface NoteRequest {
+  file: string;
+  decoding: Partial<DecodingOptions>;
+  /** For the bare loop: the tokens the project decoded on the same note. */
+  tokens: number;
+}
+interface SideRunner {
+  note(request: NoteRequest): Promise<ProjectNote | BareNote>;
+  close(): Promise<unknown>;
+}
+
+/** In the side's own process: what it runs, loaded. */
+async function openSide(input: BaselineInput, side: Side): Promise<SideRunner> {
+  if (side.kind === 'bare') {
+    const bare = await BareLoop.load(input);
+    return { note: ({ tokens }) => bare.note(tokens), close: async () => undefined };
+  }
+  if (side.kind === 'bareInWorker') {
+    const worker = await bareWorker(input);
+    return { note: ({ tokens }) => worker.note(tokens), close: () => worker.close() };
+  }
   // As the bot does: ffmpeg from a process forked before the model loads (see decoder-process.ts).
   const decoder = new DecoderProcess({ ffmpegPath: findFfmpeg(process.env.FFMPEG_PATH).path });
   await decoder.start();
-  const pools = Object.fromEntries(
-    Object.entries(ENCODERS).map(([name, encoder]) => [
-      name,
-      new AsrPool({
-        size: 1,
-        init: { modelId: input.modelId, modelsDir: input.modelsDir, dtype: input.dtype, threads: input.threads, cpuArena: input.cpuArena, encoder },
-        maxTasksPerWorker: 0,
-        recycleRssMb: 0,
-      }),
-    ]),
-  ) as Record<keyof typeof ENCODERS, AsrPool>;
-  // One at a time: loading is not what is measured, and two loads at once would only compete.
-  for (const pool of Object.values(pools)) await pool.start();
-  const bare = await BareLoop.load(input);
-  const worker = await bareWorker(input);
-
-  const project = async (file: string, decoding: Partial<DecodingOptions>, pool = pools.unfused): Promise<ProjectNote> => {
-    const started = performance.now();
-    const audio = await decoder.decode(file, { maxSeconds: 3600 });
-    const decodeMs = performance.now() - started;
-    const { result } = await pool.transcribe(audio.samples, {
-      language: 'en',
-      task: 'transcribe',
-      timestamps: false,
-      decoding,
-      ...(input.fixedTokensPerSecond ? { fixedTokensPerSecond: input.fixedTokensPerSecond } : {}),
-    });
-    return summarise(result, performance.now() - started, decodeMs);
+  const pool = new AsrPool({
+    size: 1,
+    init: { modelId: input.modelId, modelsDir: input.modelsDir, dtype: input.dtype, threads: input.threads, cpuArena: input.cpuArena, encoder: ENCODERS[side.encoder] },
+    maxTasksPerWorker: 0,
+    recycleRssMb: 0,
+  });
+  await pool.start();
+  return {
+    note: async ({ file, decoding }) => {
+      const started = performance.now();
+      const audio = await decoder.decode(file, { maxSeconds: 3600 });
+      const decodeMs = performance.now() - started;
+      const { result } = await pool.transcribe(audio.samples, {
+        language: 'en',
+        task: 'transcribe',
+        timestamps: false,
+        decoding,
+        ...(input.fixedTokensPerSecond ? { fixedTokensPerSecond: input.fixedTokensPerSecond } : {}),
+      });
+      return summarise(result, performance.now() - started, decodeMs);
+    },
+    close: () => Promise.all([pool.close(), decoder.close()]),
   };
+}
+
+/** A side in a child process of its own (this file, run with `side`), answering one note at a time. */
+async function sideProcess(input: BaselineInput, side: Side): Promise<SideRunner> {
+  const child = fork(fileURLToPath(import.meta.url), ['side', JSON.stringify({ input, side })], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const [ready] = (await once(child, 'message')) as [string];
+  if (ready !== 'ready') throw new Error(`baseline side ${JSON.stringify(side)}: ${ready}`);
+  let pending: { resolve: (note: ProjectNote | BareNote) => void; reject: (error: Error) => void } | undefined;
+  child.on('message', (note: ProjectNote | BareNote) => pending?.resolve(note));
+  child.on('exit', (code) => pending?.reject(new Error(`baseline side ${JSON.stringify(side)} exited with ${code}`)));
+  return {
+    note: (request) =>
+      new Promise((resolve, reject) => {
+        pending = { resolve, reject };
+        child.send(request);
+      }),
+    close: () => {
+      const exited = once(child, 'exit');
+      child.send('close');
+      return exited;
+    },
+  };
+}
+
+async function measure(input: BaselineInput): Promise<BaselineResult> {
+  // One at a time: loading is not what is measured, and two loads at once would only compete.
+  const pools = {
+    unfused: await sideProcess(input, { kind: 'pool', encoder: 'unfused' }),
+    fused: await sideProcess(input, { kind: 'pool', encoder: 'fused' }),
+    fusedFit: await sideProcess(input, { kind: 'pool', encoder: 'fusedFit' }),
+  };
+  const bare = await sideProcess(input, { kind: 'bare' });
+  const worker = await sideProcess(input, { kind: 'bareInWorker' });
+  const project = (file: string, decoding: Partial<DecodingOptions>, pool = pools.unfused) => pool.note({ file, decoding, tokens: 0 }) as Promise<ProjectNote>;
+  const bareNote = (side: SideRunner, tokens: number) => side.note({ file: '', decoding: {}, tokens }) as Promise<BareNote>;
   const greedy = { beamSize: 1, temperatureFallback: false };
 
   // Warm-up: the first note of each pays for compiling and first allocations.
   for (const pool of Object.values(pools)) await project(input.clips[0]!.file, greedy, pool);
-  await bare.note(8);
-  await worker.note(8);
+  await bareNote(bare, 8);
+  await bareNote(worker, 8);
 
   const clips: BaselineClip[] = [];
   for (const clip of input.clips) {
@@ -132,8 +187,8 @@ async function measure(input: BaselineInput): Promise<BaselineResult> {
       const ours = await project(clip.file, greedy);
       greedyRuns.push({
         project: ours,
-        bare: await bare.note(ours.tokens),
-        bareInWorker: await worker.note(ours.tokens),
+        bare: await bareNote(bare, ours.tokens),
+        bareInWorker: await bareNote(worker, ours.tokens),
         fused: await project(clip.file, greedy, pools.fused),
         fusedFit: await project(clip.file, greedy, pools.fusedFit),
       });
@@ -157,7 +212,7 @@ async function measure(input: BaselineInput): Promise<BaselineResult> {
       fallback: medianOf(costlyRuns.map((r) => r.fallback)),
     });
   }
-  await Promise.all([...Object.values(pools).map((pool) => pool.close()), worker.close(), decoder.close()]);
+  await Promise.all([...Object.values(pools), bare, worker].map((side) => side.close()));
   return { model: input.model, threads: input.threads, clips };
 }
 
@@ -174,7 +229,21 @@ function summarise(result: TranscriptionResult, totalMs: number, decodeMs: numbe
   };
 }
 
-if (process.argv[2]) {
+if (process.argv[2] === 'side') {
+  const { input, side } = JSON.parse(process.argv[3]!) as { input: BaselineInput; side: Side };
+  const runner = await openSide(input, side).catch((error: unknown) => {
+    process.send!(error instanceof Error ? error.message : String(error));
+    process.exit(1);
+  });
+  process.send!('ready');
+  process.on('message', async (message: NoteRequest | 'close') => {
+    if (message === 'close') {
+      await runner.close();
+      process.exit(0);
+    }
+    process.send!(await runner.note(message));
+  });
+} else if (process.argv[2]) {
   const result = await measure(JSON.parse(process.argv[2]) as BaselineInput);
   process.stdout.write(`BASELINE ${JSON.stringify(result)}\n`);
 }
