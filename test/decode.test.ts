@@ -1,6 +1,6 @@
 // ffmpeg decoding to 16 kHz mono Float32, on real files.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import { decodeToPcm, findFfmpeg, SAMPLE_RATE } from '../src/audio/ffmpeg.js';
 import { AudioError } from '../src/audio/errors.js';
 import { asJobError } from '../src/jobs/errors.js';
 import { silenceOgg, toneOgg } from './support/audio.js';
+import { processesMentioning } from './support/processes.js';
 
 const ffmpegPath = findFfmpeg().path;
 function file(bytes: Buffer, name: string): string {
@@ -56,20 +57,6 @@ describe('decodeToPcm', () => {
   });
 });
 
-/** Processes whose command line names `file`, from /proc. */
-function ffmpegOnFifo(file: string): number[] {
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(file);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
-
 describe('DecoderProcess: ffmpeg from a small child process', () => {
   const exits: string[] = [];
   const decoder = new DecoderProcess({ ffmpegPath, onExit: (detail) => exits.push(detail) });
@@ -101,7 +88,7 @@ describe('DecoderProcess: ffmpeg from a small child process', () => {
     expect(asJobError(error, 'asr_failed')).toMatchObject({ code: 'decoder_failed', retryable: true });
     expect(exits).toHaveLength(1);
     // Its ffmpeg, blocked on the FIFO, does not outlive it.
-    expect(ffmpegOnFifo(fifo)).toEqual([]);
+    expect(processesMentioning(fifo)).toEqual([]);
     const again = await decoder.decode(file(toneOgg(440, 1), 'child-again.ogg'), { maxSeconds: 60 });
     expect(again.seconds).toBeCloseTo(1, 1);
     expect(decoder.pid).not.toBe(firstPid);

@@ -1,6 +1,6 @@
 // Faults below the bot: a stuck ffmpeg, a stuck or killed worker, a model that stops loading.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
@@ -17,6 +17,7 @@ import { openDatabase } from '../src/storage/database.js';
 import { speechOgg, toneOgg } from './support/audio.js';
 import { FakeBotApi } from './support/fake-bot-api.js';
 import { localPipeline } from './support/local-pipeline.js';
+import { processesMentioning } from './support/processes.js';
 import { cachedModelsRoot, TEST_MODEL_ID } from './support/test-model.js';
 import { killMidJob } from './support/worker-death.js';
 
@@ -33,20 +34,6 @@ function writeFile(bytes: Buffer, name: string): string {
   const target = path.join(work, name);
   writeFileSync(target, bytes);
   return target;
-}
-
-/** Pids of processes whose command line mentions `needle`. */
-function processesMentioning(needle: string): number[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
 }
 
 async function startPool(options: Partial<ConstructorParameters<typeof AsrPool>[0]> = {}, modelsDir?: string): Promise<AsrPool> {
