@@ -2,7 +2,7 @@
 // the pool sends, one at a time.
 import { parentPort, workerData } from 'node:worker_threads';
 import { stopBetweenRuns } from './native-runs.js';
-import type { FromWorker, ToWorker, TranscriptionResult, WorkerInit } from './protocol.js';
+import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
 import { SileroVad } from './silero-vad.js';
 import { findSpeech } from './vad-stage.js';
 import { WhisperRunner } from './whisper-runner.js';
@@ -23,26 +23,6 @@ try {
   process.exit(1);
 }
 
-/** A note in which the VAD found no speech: Whisper does not run. */
-function untranscribed(): TranscriptionResult {
-  const memory = process.memoryUsage();
-  return {
-    text: '',
-    language: null,
-    segments: [],
-    chunks: 0,
-    tokens: 0,
-    inferenceMs: 0,
-    encoderMs: 0,
-    decoderMs: 0,
-    decoderRuns: 0,
-    windows: [],
-    fallbacks: 0,
-    workerHeapMb: memory.heapUsed / 2 ** 20,
-    workerExternalMb: memory.external / 2 ** 20,
-  };
-}
-
 port.on('message', async (message: ToWorker) => {
   if (message.type === 'stop') {
     stopBetweenRuns();
@@ -51,12 +31,10 @@ port.on('message', async (message: ToWorker) => {
   const { requestId, samples, request } = message;
   try {
     const speech = vad && init.vad && !request.windows ? await findSpeech(vad, samples, init.vad, runner.sampleRate) : undefined;
-    const result =
-      speech?.windows.length === 0
-        ? untranscribed()
-        : await runner.transcribe(samples, { ...request, windows: speech?.windows ?? request.windows }, (chunksDone, chunksTotal) =>
-            send({ type: 'progress', requestId, chunksDone, chunksTotal }),
-          );
+    // With no speech found, the plan has no windows: the runner's window loop then runs no Whisper at all.
+    const result = await runner.transcribe(samples, { ...request, windows: speech?.windows ?? request.windows }, (chunksDone, chunksTotal) =>
+      send({ type: 'progress', requestId, chunksDone, chunksTotal }),
+    );
     send({ type: 'result', requestId, result, ...(speech ? { speech } : {}) });
   } catch (error) {
     send({ type: 'failed', requestId, message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
