@@ -1,13 +1,15 @@
 // Silero VAD on real audio (espeak-ng speech, sox silences, noise and sweeps), alone and in the
 // real job wiring: pipeline, ASR pool with the test model, Telegram channel against the fake Bot API.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AsrPool } from '../src/asr/pool.js';
 import type { FromWorker } from '../src/asr/protocol.js';
-import { SileroVad } from '../src/asr/silero-vad.js';
+import { decodeModel } from '../src/asr/graph-rewrite/onnx-graph.js';
+import { sileroAsSequence } from '../src/asr/graph-rewrite/silero-sequence.js';
+import { SileroVad, sileroModelPath } from '../src/asr/silero-vad.js';
 import { findSpeech } from '../src/asr/vad-stage.js';
 import { DEFAULT_VAD_OPTIONS } from '../src/asr/vad-segments.js';
 import type { SpeechPlan } from '../src/asr/window-plan.js';
@@ -121,6 +123,46 @@ describe('speech found in notes made of sentences and known silences', () => {
   });
 });
 
+describe('Silero VAD scoring many frames per run', () => {
+  it('gives the published graph\'s probabilities, frame for frame, across runs and notes', async () => {
+    const published = await SileroVad.load(RATE, 'published');
+    try {
+      expect(silero.loadNote).toMatch(/stretch of frames per run/);
+      expect(published.loadNote).toMatch(/published graph/);
+      const talk = knownNote([{ pause: 0.7 }, { say: 'Frames in runs of many, and one frame at a time, must agree.' }, { pause: 2.2 }, { say: 'Even across the runs.' }]);
+      // Two notes in a row: the state and context are reset between them, as the worker does.
+      for (const samples of [await pcm(talk.ogg), await pcm(synthNote(['pinknoise'], 9, -30))]) {
+        silero.reset();
+        published.reset();
+        const [many, one] = [await silero.score(samples), await published.score(samples)];
+        expect(many.length).toBe(Math.ceil(samples.length / 512));
+        expect(many.length).toBeGreaterThan(128 * 2);
+        let worst = 0;
+        for (let i = 0; i < one.length; i++) worst = Math.max(worst, Math.abs(many[i]! - one[i]!));
+        expect(worst).toBeLessThan(1e-6);
+      }
+    } finally {
+      await published.release();
+    }
+  });
+
+  it('leaves a graph that is not Silero v5\'s as it is, and says why', () => {
+    const original = readFileSync(sileroModelPath());
+    const renamed = decodeModel(original);
+    renamed.graph!.input![2]!.name = 'rate';
+    expect(sileroAsSequence(renamed)).toEqual({ applied: false, reason: expect.stringMatching(/inputs input,state,rate/) });
+    const eightKhz = decodeModel(original);
+    const rate = eightKhz.graph!.node!.find((n) => n.opType === 'Constant')!.attribute![0]!.t!;
+    rate.rawData = new Uint8Array(new BigInt64Array([8000n]).buffer);
+    rate.int64Data = [];
+    expect(sileroAsSequence(eightKhz)).toEqual({ applied: false, reason: expect.stringMatching(/sr == 16000/) });
+  });
+
+  it('refuses audio that is not 16 kHz with a reason, instead of scoring it wrongly', async () => {
+    await expect(SileroVad.load(8000)).rejects.toThrow(/16 kHz/);
+  });
+});
+
 describe('Silero VAD in the ASR worker', () => {
   it('plans the windows where the samples already are, and a stop mid-note does not take the process down', async () => {
     const pool = new AsrPool({
@@ -141,8 +183,9 @@ describe('Silero VAD in the ASR worker', () => {
     expect(silent.speech).toMatchObject({ windows: [], speechExtent: null });
     expect(silent.result).toMatchObject({ decoderRuns: 0, chunks: 0, text: '' });
 
-    // Eight minutes of frames take seconds even on an idle core: the stop lands mid-note.
-    const cut = pool.transcribe(await pcm(silentNote(500)), request).catch((e: unknown) => e);
+    // Eight minutes of frames for Silero, then a sentence for Whisper: the stop lands mid-note.
+    const long = knownNote([{ pause: 480 }, { say: 'A sentence after eight minutes of silence.' }]);
+    const cut = pool.transcribe(await pcm(long.ogg), request).catch((e: unknown) => e);
     await new Promise((resolve) => setTimeout(resolve, 300));
     await pool.close();
     expect(asJobError(await cut, 'asr_failed')).toMatchObject({ code: 'asr_failed', retryable: true });

@@ -1,7 +1,7 @@
 // The speech stage with Silero VAD: scores a note's frames and plans Whisper's windows from the
 // speech it finds. It runs inside the ASR worker, on the samples the worker already holds for the
 // transcription: a thread of its own cost ~10 MB (an isolate, and onnxruntime's binding in it) for
-// ~0.3 ms of work per 32-ms frame.
+// well under a millisecond of work per second of audio.
 import type { SileroVad } from './silero-vad.js';
 import { speechSamples, speechSegments, type VadOptions } from './vad-segments.js';
 import { planSpeechWindows, type SpeechPlan } from './window-plan.js';

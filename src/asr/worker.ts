@@ -17,7 +17,7 @@ let vad: SileroVad | undefined;
 try {
   runner = await WhisperRunner.load(init);
   vad = init.vad ? await SileroVad.load(runner.sampleRate).catch((error: unknown) => Promise.reject(new Error(`Silero VAD: ${error instanceof Error ? error.message : String(error)}`))) : undefined;
-  send({ type: 'ready', loadMs: runner.loadMs, loadNotes: runner.loadNotes });
+  send({ type: 'ready', loadMs: runner.loadMs, loadNotes: vad ? [...runner.loadNotes, vad.loadNote] : runner.loadNotes });
 } catch (error) {
   send({ type: 'load_failed', message: error instanceof Error ? error.message : String(error) });
   process.exit(1);
