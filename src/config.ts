@@ -69,11 +69,8 @@ export interface Config {
   asrEncoder: EncoderSettings;
   /** How windows are decoded: beam size, Whisper's temperature fallback, conditioning on previous text. */
   asrDecoding: DecodingOptions;
-  /**
-   * glibc's MALLOC_MMAP_THRESHOLD_, read by the C library at process start (not by the bot):
-   * validated and logged here so the operator sees which memory profile runs.
-   */
-  mallocMmapThreshold?: number;
+  /** glibc's malloc settings (MALLOC_*_ variables), validated and logged so the operator sees which memory profile runs. */
+  malloc: MallocSettings;
   /** Recycle a worker after this many jobs (0: never). */
   workerMaxJobs: number;
   /** Recycle a worker once process RSS exceeds this after a job (0: never). */
@@ -270,13 +267,37 @@ function rtfBudget(r: EnvReader, modelId: string): number {
   return budgets.get(modelId) ?? budgets.get(shortName) ?? budgets.get(undefined) ?? 1;
 }
 
-/** glibc reads an empty value as 0, which mmaps every allocation: refuse it rather than crawl. */
-function mallocMmapThreshold(env: Env, r: EnvReader): number | undefined {
-  const name = 'MALLOC_MMAP_THRESHOLD_';
-  if (name in env && env[name]?.trim() === '') {
-    throw new ConfigError(name, 'is set but empty, which glibc reads as 0 (every allocation mmapped): remove the variable or give a size such as 131072');
+/**
+ * glibc reads these at process start, not the bot; unset, glibc's own defaults (a dynamic mmap
+ * threshold). The image sets all three (README, Memory): buffers under 32 MiB come from the heap
+ * and stay there for the next window instead of being mapped and faulted in afresh.
+ */
+export interface MallocSettings {
+  /** MALLOC_MMAP_THRESHOLD_: allocations at least this large are mapped alone and unmapped on free. */
+  mmapThreshold?: number;
+  /** MALLOC_TRIM_THRESHOLD_: free memory at the top of the main heap above this goes back to the OS. */
+  trimThreshold?: number;
+  /** MALLOC_TOP_PAD_: slack kept on every heap, so that a worker thread's heaps are not unmapped when emptied. */
+  topPad?: number;
+}
+
+const MALLOC_VARIABLES = {
+  mmapThreshold: { name: 'MALLOC_MMAP_THRESHOLD_', min: 4096, max: 32 * 2 ** 20, example: '131072' },
+  trimThreshold: { name: 'MALLOC_TRIM_THRESHOLD_', min: 0, max: 2 ** 40, example: '4294967295' },
+  topPad: { name: 'MALLOC_TOP_PAD_', min: 0, max: 2 ** 30, example: '67108864' },
+} as const;
+
+/** glibc reads an empty value as 0 (for the mmap threshold: every allocation mapped): refuse it rather than crawl. */
+function mallocSettings(env: Env, r: EnvReader): MallocSettings {
+  const settings: MallocSettings = {};
+  for (const [key, { name, min, max, example }] of Object.entries(MALLOC_VARIABLES) as [keyof MallocSettings, (typeof MALLOC_VARIABLES)[keyof MallocSettings]][]) {
+    if (name in env && env[name]?.trim() === '') {
+      throw new ConfigError(name, `is set but empty, which glibc reads as 0: remove the variable or give a size such as ${example}`);
+    }
+    const value = r.optionalInteger(name, min, max);
+    if (value !== undefined) settings[key] = value;
   }
-  return r.optionalInteger(name, 4096, 32 * 2 ** 20);
+  return settings;
 }
 
 function vadOptions(r: EnvReader): VadOptions | null {
@@ -364,7 +385,7 @@ export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigO
       bestOf: r.integer('ASR_BEST_OF', 5, 1, 10),
       conditionOnPreviousText: r.boolean('ASR_CONDITION_ON_PREVIOUS_TEXT', false),
     },
-    mallocMmapThreshold: mallocMmapThreshold(env, r),
+    malloc: mallocSettings(env, r),
     workerMaxJobs: r.integer('WORKER_MAX_JOBS', 500, 0),
     workerRecycleRssMb: r.integer('WORKER_RECYCLE_RSS_MB', 0, 0),
     vad: vadOptions(r),

@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/storage/database.js';
 import { REPO } from './support/test-model.js';
 
@@ -30,7 +31,11 @@ const compose = parse(read('docker-compose.prod.yml')) as Record<string, any>;
 const bot = compose.services.voicebot;
 
 /** Every variable config.ts reads. */
-const configVariables = [...read('src/config.ts').matchAll(/r\.(?:raw|string|integer|decimal|optionalInteger|boolean|url)\('([A-Z_]+)'/g)].map((m) => m[1]!);
+const configVariables = [
+  ...[...read('src/config.ts').matchAll(/r\.(?:raw|string|integer|decimal|optionalInteger|boolean|url)\('([A-Z_]+)'/g)].map((m) => m[1]!),
+  // glibc's variables, read in a loop over their table.
+  ...[...read('src/config.ts').matchAll(/name: '(MALLOC_[A-Z_]+_)'/g)].map((m) => m[1]!),
+];
 
 /** The Dockerfile's stages: name, base image or stage, and the instructions until the next FROM. */
 const stages = dockerfile
@@ -83,6 +88,17 @@ describe('Dockerfile', () => {
     expect(runtime.body).toMatch(/NODE_ENV=production/);
     expect(runtime.body).toMatch(/HEALTHCHECK[\s\S]*\/healthz/);
     expect(runtime.body).toMatch(/ARG PREPULL_MODEL/);
+  });
+
+  it('sets the default memory profile\'s malloc settings, values the bot accepts and logs', () => {
+    const runtime = stage('runtime');
+    const image = Object.fromEntries([...runtime.body.matchAll(/(MALLOC_[A-Z_]+_)=(\S+)/g)].map((m) => [m[1]!, m[2]!]));
+    expect(Object.keys(image).sort()).toEqual(['MALLOC_MMAP_THRESHOLD_', 'MALLOC_TOP_PAD_', 'MALLOC_TRIM_THRESHOLD_']);
+    expect(loadConfig({ BOT_TOKEN: '1:abc', ...image }, { vcpus: 1, memoryMb: 1024 }).malloc).toEqual({
+      mmapThreshold: Number(image.MALLOC_MMAP_THRESHOLD_),
+      trimThreshold: Number(image.MALLOC_TRIM_THRESHOLD_),
+      topPad: Number(image.MALLOC_TOP_PAD_),
+    });
   });
 
   it('has no watcher or reload flag anywhere in production paths', () => {

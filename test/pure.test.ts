@@ -136,6 +136,12 @@ describe('configuration', () => {
     expect(() => loadConfig({ ...env, ASR_BEST_OF: '0' }, machine)).toThrow(/ASR_BEST_OF/);
   });
 
+  it('reads the memory profile glibc runs with: unset, its defaults; the image\'s three settings, as given', () => {
+    expect(loadConfig(env, machine).malloc).toEqual({});
+    const image = { MALLOC_MMAP_THRESHOLD_: '33554432', MALLOC_TRIM_THRESHOLD_: '4294967295', MALLOC_TOP_PAD_: '67108864' };
+    expect(loadConfig({ ...env, ...image }, machine).malloc).toEqual({ mmapThreshold: 33554432, trimThreshold: 4294967295, topPad: 67108864 });
+  });
+
   it.each([
     [{}, 'BOT_TOKEN'],
     [{ BOT_TOKEN: 'nope' }, 'BOT_TOKEN'],
@@ -153,6 +159,8 @@ describe('configuration', () => {
     [{ ...env, WEBHOOK_URL: 'https://bot.example' }, 'WEBHOOK_SECRET'],
     [{ ...env, MALLOC_MMAP_THRESHOLD_: '' }, 'MALLOC_MMAP_THRESHOLD_'],
     [{ ...env, MALLOC_MMAP_THRESHOLD_: '0' }, 'MALLOC_MMAP_THRESHOLD_'],
+    [{ ...env, MALLOC_TRIM_THRESHOLD_: '' }, 'MALLOC_TRIM_THRESHOLD_'],
+    [{ ...env, MALLOC_TOP_PAD_: '64M' }, 'MALLOC_TOP_PAD_'],
   ])('stops on %o naming %s', (bad, variable) => {
     try {
       loadConfig(bad, machine);

@@ -23,7 +23,7 @@ export function describeAsr(config: Config): Record<string, unknown> {
     threads: config.asrThreads,
     cpuArena: config.asrCpuArena,
     encoder: config.asrEncoder,
-    mallocMmapThreshold: config.mallocMmapThreshold ?? 'glibc default (dynamic)',
+    malloc: Object.keys(config.malloc).length > 0 ? config.malloc : 'glibc defaults (dynamic mmap threshold)',
     vad: config.vad ?? 'off (RMS gate, fixed 30-s windows)',
     vcpus: vcpus(),
     maxAudioSeconds: config.maxAudioSeconds,
