@@ -12,8 +12,11 @@ import { freePort, RedisServer } from '../bench/redis-server.js';
 const PASSWORD = 'test-redis-password-0123456789';
 const ADMIN = 6999;
 const LOCK_SECONDS = '2';
-/** Six windows of speech: still being transcribed (~6 s with the test model) after a Redis or bot restart. */
-const LONG_NOTE_SECONDS = 160;
+/**
+ * Fifteen windows of speech: still being transcribed after a Redis or bot restart. Six (160 s) once
+ * took ~6 s; on an idle machine the last five windows finished before a restarted bot was back.
+ */
+const LONG_NOTE_SECONDS = 400;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const started = (line: LogLine) => line.msg === 'transcription job started';

@@ -10,7 +10,7 @@
 // probability is computed from exactly what the streaming graph would have seen at frame i.
 //
 // Inputs `input` [N, 576] and `state` [2, 1, 128]; outputs `output` [N] and `stateN` [2, 1, 128].
-import { attributeInts, defaultOpset, GraphIndex, int64Tensor, toNumber, TensorType, type Graph, type Model, type Node } from './onnx-graph.js';
+import { attributeInts, defaultOpset, GraphIndex, int64Tensor, intAttribute, toNumber, TensorType, type Graph, type Model, type Node } from './onnx-graph.js';
 import type { RewriteOutcome } from './fused-attention.js';
 
 class Mismatch extends Error {}
@@ -62,6 +62,7 @@ function nodesComputing(names: string[], producers: Map<string, Node>): Node[] {
 function readsState(name: string, producers: Map<string, Node>, depth = 0): boolean {
   if (name === 'state') return true;
   const node = producers.get(name);
+  // The cell's initial state is a few Gathers, Unsqueezes and Ifs from the input: deeper is not it.
   if (!node || depth > 12) return false;
   if (node.opType === 'If') {
     return (node.attribute ?? []).some((a) => a.g && (a.g.output ?? []).some((o) => readsState(o.name ?? '', producers, depth + 1)));
@@ -118,7 +119,7 @@ export function sileroAsSequence(model: Model): RewriteOutcome {
       n('Slice', ['state', 'sequence/axis0', 'sequence/one', 'sequence/axis0'], ['sequence/h0']),
       n('Slice', ['state', 'sequence/one', 'sequence/two', 'sequence/axis0'], ['sequence/c0']),
       n('LSTM', ['sequence/x', w!, r!, b!, '', 'sequence/h0', 'sequence/c0'], ['sequence/y', 'sequence/h', 'sequence/c'], cell.attribute ?? []),
-      n('Concat', ['sequence/h', 'sequence/c'], ['stateN'], [{ name: 'axis', type: 2, i: 0 }]),
+      n('Concat', ['sequence/h', 'sequence/c'], ['stateN'], [intAttribute('axis', 0)]),
       // Y is [N, 1, 1, H]: every step's hidden state, laid out as the head's [N, H, 1].
       n('Reshape', ['sequence/y', 'sequence/steps'], ['sequence/hidden']),
       n('Relu', ['sequence/hidden'], ['sequence/relu']),
