@@ -31,4 +31,5 @@ export const SPEED_SAMPLES: readonly SpeedSample[] = [
   { model: 'small', threads: 2, rtf10s: 0.536, source: 'host-lean-small.json lean' },
   { model: 'base', threads: 1, rtf10s: 0.082, source: '1gb-swap-1vcpu-engine.json default' },
   { model: 'small', threads: 1, rtf10s: 0.27, source: '1gb-swap-1vcpu-engine.json default' },
+  { model: 'base', threads: 1, rtf10s: 0.081, source: '1gb-swap-1vcpu-image-malloc.json default' },
 ];
