@@ -30,14 +30,14 @@ export function sileroModelPath(): string {
 const zeroState = (): ort.Tensor => new ort.Tensor('float32', new Float32Array(STATE_SHAPE.reduce((a, b) => a * b)), STATE_SHAPE);
 
 /** The graph to run: rewritten to score many frames per run, or the published one, one frame per run. */
-async function sessionSource(graph: SileroGraph): Promise<{ source: string | Uint8Array; framesPerRun: number; note: string }> {
-  const file = sileroModelPath();
-  if (graph === 'published') return { source: file, framesPerRun: 1, note: 'Silero VAD: the published graph, one frame per run' };
-  const model = decodeModel(await readFile(file));
+async function sessionSource(graph: SileroGraph): Promise<{ bytes: Uint8Array; framesPerRun: number; note: string }> {
+  const published = await readFile(sileroModelPath());
+  if (graph === 'published') return { bytes: published, framesPerRun: 1, note: 'Silero VAD: the published graph, one frame per run' };
+  const model = decodeModel(published);
   const outcome = sileroAsSequence(model);
   return outcome.applied
-    ? { source: encodeModel(model), framesPerRun: FRAMES_PER_RUN, note: outcome.note }
-    : { source: file, framesPerRun: 1, note: `Silero VAD one frame per run, the graph left as published: ${outcome.reason}` };
+    ? { bytes: encodeModel(model), framesPerRun: FRAMES_PER_RUN, note: outcome.note }
+    : { bytes: published, framesPerRun: 1, note: `Silero VAD one frame per run, the graph left as published: ${outcome.reason}` };
 }
 
 /** `sequence`: rewritten when the published graph matches (the default); `published`: as shipped, the reference. */
@@ -52,7 +52,7 @@ export class SileroVad {
   private constructor(
     private readonly session: ort.InferenceSession,
     private readonly framesPerRun: number,
-    /** The published graph's `sr` input; the rewritten graph is 16 kHz only and has none. */
+    /** For a graph with an `sr` input (the published one); the rewritten graph is 16 kHz only and has none. */
     private readonly sampleRate: ort.Tensor | null,
     /** How the model was loaded, for the operator's log. */
     readonly loadNote: string,
@@ -63,7 +63,7 @@ export class SileroVad {
   static async load(sampleRate: number, graph: SileroGraph = 'sequence'): Promise<SileroVad> {
     // Frames of 512 samples with 64 of context are v5's 16-kHz contract (8 kHz takes 256 and 32).
     if (sampleRate !== 16000) throw new Error(`frames of ${VAD_FRAME_SAMPLES} samples need 16 kHz audio, the model's is ${sampleRate} Hz`);
-    const { source, framesPerRun, note } = await sessionSource(graph);
+    const { bytes, framesPerRun, note } = await sessionSource(graph);
     const options: ort.InferenceSession.SessionOptions = {
       // A run is well under a millisecond of work: more threads only add synchronisation, and the ASR workers own the cores.
       intraOpNumThreads: 1,
@@ -73,9 +73,9 @@ export class SileroVad {
       // The arena would keep its high-water mark for good; the model's buffers are a few hundred kB.
       enableCpuMemArena: false,
     };
-    const session = typeof source === 'string' ? await ort.InferenceSession.create(source, options) : await ort.InferenceSession.create(source, options);
+    const session = await ort.InferenceSession.create(bytes, options);
     countRuns(session);
-    const rate = typeof source === 'string' ? new ort.Tensor('int64', BigInt64Array.of(BigInt(sampleRate)), []) : null;
+    const rate = session.inputNames.includes('sr') ? new ort.Tensor('int64', BigInt64Array.of(BigInt(sampleRate)), []) : null;
     return new SileroVad(session, framesPerRun, rate, note);
   }
 

@@ -54,10 +54,14 @@ export class LocalTranscriber implements Transcriber {
       measured.decodeMs = performance.now() - begun;
       measured.audioSeconds = audio.seconds;
 
-      const noSpeech = () => new JobError('no_speech', `no speech found in ${audio.seconds.toFixed(1)} s`);
-      const gated = this.deps.speech ? await this.deps.speech.plan(audio.samples) : undefined;
-      if (gated) Object.assign(measured, { speechSeconds: gated.speechSeconds, vadMs: gated.vadMs });
-      if (gated?.windows.length === 0) throw noSpeech();
+      // A plan is recorded on the job and ends it when it found no speech: the gate's here, before
+      // the pool; the worker's (Silero VAD) after it, since the worker plans where the samples are.
+      const accept = (plan: SpeechPlan): SpeechPlan => {
+        Object.assign(measured, { speechSeconds: plan.speechSeconds, vadMs: plan.vadMs });
+        if (plan.windows.length === 0) throw new JobError('no_speech', `no speech found in ${audio.seconds.toFixed(1)} s`);
+        return plan;
+      };
+      const gated = this.deps.speech ? accept(await this.deps.speech.plan(audio.samples)) : undefined;
 
       // The samples move to the worker; a retry on a fresh worker decodes the file again.
       transcribed = await this.deps.pool.transcribe(
@@ -71,11 +75,8 @@ export class LocalTranscriber implements Transcriber {
         },
         progress,
       );
-      const found = gated ?? transcribed.speech;
-      if (!found) throw new JobError('asr_failed', 'the ASR worker planned no windows: its pool has no VAD, and none were sent');
-      speech = found;
-      Object.assign(measured, { speechSeconds: speech.speechSeconds, vadMs: speech.vadMs });
-      if (speech.windows.length === 0) throw noSpeech();
+      if (!gated && !transcribed.speech) throw new JobError('asr_failed', 'the ASR worker planned no windows: its pool has no VAD, and none were sent');
+      speech = gated ?? accept(transcribed.speech!);
     } finally {
       await rm(file, { force: true });
     }
