@@ -28,11 +28,16 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BENCH_DTYPES = ['q8', 'int8', 'fp32-encoder'] as const;
 /** glibc's settings in the image (Dockerfile): heap buffers under 32 MiB kept for reuse. */
 const IMAGE_MALLOC = { MALLOC_MMAP_THRESHOLD_: '33554432', MALLOC_TRIM_THRESHOLD_: '4294967295', MALLOC_TOP_PAD_: '67108864' };
-/** What each memory profile sets: onnxruntime's arena, and glibc's malloc settings (env, at process start). */
-const MEMORY_PROFILES: Record<string, { cpuArena: boolean; env: Record<string, string> }> = {
-  lean: { cpuArena: false, env: { ...IMAGE_MALLOC, MALLOC_MMAP_THRESHOLD_: '131072' } },
-  default: { cpuArena: false, env: IMAGE_MALLOC },
-  fast: { cpuArena: true, env: IMAGE_MALLOC },
+/**
+ * What each memory profile sets: onnxruntime's arena, weights mapped from the model files or copied
+ * (ASR_MAP_WEIGHTS), and glibc's malloc settings (env, at process start). `default-copied` is the
+ * default as it was before weights were mapped, to compare the two in one run.
+ */
+const MEMORY_PROFILES: Record<string, { cpuArena: boolean; mapWeights: boolean; env: Record<string, string> }> = {
+  lean: { cpuArena: false, mapWeights: true, env: { ...IMAGE_MALLOC, MALLOC_MMAP_THRESHOLD_: '131072' } },
+  default: { cpuArena: false, mapWeights: true, env: IMAGE_MALLOC },
+  'default-copied': { cpuArena: false, mapWeights: false, env: IMAGE_MALLOC },
+  fast: { cpuArena: true, mapWeights: true, env: IMAGE_MALLOC },
 };
 /** `--encoder` variants: attention fused at load or the hub's graph as it is; 30-s windows or fitted to the note. */
 const ENCODER_VARIANTS: Record<string, EncoderSettings> = {
@@ -232,6 +237,7 @@ if (values.baseline) {
       dtype: dtypes[0]!,
       threads,
       cpuArena: memory.cpuArena,
+      mapWeights: memory.mapWeights,
       clips: baselineClips.map(({ spec, file }) => ({ file, seconds: spec.seconds })),
       runs: values.quick ? 1 : 3,
       fixedTokensPerSecond: resolved.synthetic ? tokensPerSecond : null,
@@ -264,6 +270,7 @@ for (const model of models) {
             memoryProfile,
             ...shape,
             cpuArena: profile.cpuArena,
+            mapWeights: profile.mapWeights,
             encoder: { name: encoder, settings: ENCODER_VARIANTS[encoder]! },
             clips: corpus.map(({ spec, file }) => ({ file, seconds: spec.seconds, language: spec.language })),
             quick: values.quick,

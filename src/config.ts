@@ -65,6 +65,8 @@ export interface Config {
   asrThreads: number;
   /** onnxruntime's CPU arena: faster by 5–10%, but ~40% more peak memory per worker. */
   asrCpuArena: boolean;
+  /** Map the model's weights from its files instead of copying them into onnxruntime's memory. */
+  asrMapWeights: boolean;
   /** ASR_FUSED_ATTENTION, ASR_WINDOW, ASR_WINDOW_MIN_SECONDS, ASR_WINDOW_MARGIN_SECONDS. */
   asrEncoder: EncoderSettings;
   /** How windows are decoded: beam size, Whisper's temperature fallback, conditioning on previous text. */
@@ -371,6 +373,7 @@ export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigO
     asrWorkers: shape.workers,
     asrThreads: shape.threads,
     asrCpuArena: r.boolean('ASR_CPU_ARENA', false),
+    asrMapWeights: r.boolean('ASR_MAP_WEIGHTS', true),
     asrEncoder: {
       fusedAttention: r.boolean('ASR_FUSED_ATTENTION', true),
       window: {

@@ -13,6 +13,8 @@ export interface WorkerInit {
   dtype: ModelDtype;
   threads: number;
   cpuArena: boolean;
+  /** Map initializers from the model files instead of copying them (ASR_MAP_WEIGHTS); absent: copied. */
+  mapWeights?: boolean;
   /** How the encoder is loaded and fed; without it, the hub's graph as it is, on 30-s windows. */
   encoder?: EncoderSettings;
   /** The operator's decoding defaults; a request may override them. */

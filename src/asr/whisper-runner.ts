@@ -8,7 +8,7 @@ import { WindowDecoder, type DecoderSession, type OrtTensor, type TensorFactory 
 import { fixedTokenBudget, maxNewTokens } from './decoding-policy.js';
 import { cropFrames, encoderFrames, type WindowSettings } from './encoder-window.js';
 import { FALLBACK_TEMPERATURES, mayConditionNext, previousTextPrompt, WHISPER_THRESHOLDS } from './fallback.js';
-import { withRewrittenEncoder } from './graph-rewrite/session-hook.js';
+import { withRewrittenModels } from './graph-rewrite/session-hook.js';
 import { LogMelSpectrogram } from './log-mel.js';
 import { countRuns } from './native-runs.js';
 import type { WhisperVocabulary } from './logits-rules.js';
@@ -118,9 +118,9 @@ export class WhisperRunner {
     env.localModelPath = init.modelsDir;
     const started = performance.now();
     const settings = init.encoder ?? { fusedAttention: false, window: { mode: 'full', minSeconds: 30, marginSeconds: 0 } };
-    const wanted = { fuseAttention: settings.fusedAttention, fitWindow: settings.window.mode === 'fit' };
+    const wanted = { fuseAttention: settings.fusedAttention, fitWindow: settings.window.mode === 'fit', mapWeights: init.mapWeights ?? false };
     // Not pipeline(): it loads the tokenizer twice (its own and the processor's), ~20 MB of heap each.
-    const loaded = await withRewrittenEncoder(wanted, () => Promise.all([
+    const loaded = await withRewrittenModels(wanted, () => Promise.all([
       AutoTokenizer.from_pretrained(init.modelId),
       AutoFeatureExtractor.from_pretrained(init.modelId),
       AutoModelForSpeechSeq2Seq.from_pretrained(init.modelId, {
@@ -133,13 +133,13 @@ export class WhisperRunner {
           enableMemPattern: init.cpuArena,
         },
       }),
-    ]));
+    ]), collectGarbage);
     const [tokenizer, featureExtractor, model] = loaded.value;
     const parts = { tokenizer, featureExtractor, model } as unknown as WhisperParts;
     countRuns(parts.model.sessions.model);
     countRuns(parts.model.sessions.decoder_model_merged);
     const window: WindowSettings = loaded.fitsWindow ? settings.window : { ...settings.window, mode: 'full' };
-    // A rewritten encoder leaves the file's bytes and the new model's (~2 × its size) to the collector.
+    // Preparing each file's graph leaves the file's bytes and the new graph's to the collector.
     collectGarbage();
     return new WhisperRunner(parts, { ...DEFAULT_DECODING, ...init.decoding }, performance.now() - started, loaded.notes, window);
   }

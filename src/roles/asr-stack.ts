@@ -22,6 +22,7 @@ export function describeAsr(config: Config): Record<string, unknown> {
     workers: config.asrWorkers,
     threads: config.asrThreads,
     cpuArena: config.asrCpuArena,
+    mapWeights: config.asrMapWeights,
     encoder: config.asrEncoder,
     malloc: Object.keys(config.malloc).length > 0 ? config.malloc : 'glibc defaults (dynamic mmap threshold)',
     vad: config.vad ?? 'off (RMS gate, fixed 30-s windows)',
@@ -61,7 +62,7 @@ export class AsrStack {
     });
     this.pool = new AsrPool({
       size: config.asrWorkers,
-      init: { modelId: config.modelId, modelsDir: config.modelsDir, dtype: MODEL_DTYPE, threads: config.asrThreads, cpuArena: config.asrCpuArena, encoder: config.asrEncoder, decoding: config.asrDecoding, ...(config.vad ? { vad: config.vad } : {}) },
+      init: { modelId: config.modelId, modelsDir: config.modelsDir, dtype: MODEL_DTYPE, threads: config.asrThreads, cpuArena: config.asrCpuArena, mapWeights: config.asrMapWeights, encoder: config.asrEncoder, decoding: config.asrDecoding, ...(config.vad ? { vad: config.vad } : {}) },
       maxTasksPerWorker: config.workerMaxJobs,
       recycleRssMb: config.workerRecycleRssMb,
     });

@@ -1,6 +1,6 @@
 // The rewrites applied to a Whisper encoder when it is loaded. The hub's file on disk is never
 // changed; each rewrite either applies exactly or leaves the graph as it was and says why.
-import { decodeModel, encodeModel } from './onnx-graph.js';
+import type { Model } from './onnx-graph.js';
 import { fuseSelfAttention } from './fused-attention.js';
 import { slicePositionalTable } from './sliced-positions.js';
 
@@ -12,8 +12,8 @@ export interface EncoderRewrites {
 }
 
 export interface RewrittenEncoder {
-  /** The rewritten model, or null when nothing applied (load the file as it is). */
-  bytes: Uint8Array | null;
+  /** Whether any rewrite applied (the model was changed in place). */
+  changed: boolean;
   /** Whether the encoder now accepts windows shorter than 30 s. */
   fitsWindow: boolean;
   /** What was done, and why anything asked for was not: for the operator's log. */
@@ -23,8 +23,7 @@ export interface RewrittenEncoder {
 /** encoder_model.onnx, encoder_model_quantized.onnx, encoder_model_fp16.onnx, ... */
 export const isEncoderFile = (fileName: string): boolean => /^encoder_model(_[a-z0-9]+)?\.onnx$/.test(fileName);
 
-export function rewriteEncoder(original: Uint8Array, wanted: EncoderRewrites): RewrittenEncoder {
-  const model = decodeModel(original);
+export function rewriteEncoder(model: Model, wanted: EncoderRewrites): RewrittenEncoder {
   const notes: string[] = [];
   let changed = false;
   let fitsWindow = false;
@@ -39,5 +38,5 @@ export function rewriteEncoder(original: Uint8Array, wanted: EncoderRewrites): R
     changed ||= sliced.applied;
     fitsWindow = sliced.applied;
   }
-  return { bytes: changed ? encodeModel(model) : null, fitsWindow, notes };
+  return { changed, fitsWindow, notes };
 }

@@ -1,58 +1,112 @@
-// Where onnxruntime sessions are created with rewritten graphs. transformers.js 4 in Node hands
+// Where onnxruntime sessions are created from rewritten graphs. transformers.js 4 in Node hands
 // onnxruntime-node the model's file path (InferenceSession.create(path, options), through its own
-// require of onnxruntime-node); while a model loads, that static method is wrapped so that the
-// encoder's session is created from rewritten bytes instead. Nothing else changes: every other
-// file, and every call outside `withRewrittenEncoder`, reaches onnxruntime untouched.
+// require of onnxruntime-node); while a model loads, that static method is wrapped so that each
+// session is created from graph bytes prepared here instead: the encoder's rewrites, and weights
+// mapped from the file rather than copied (mapped-weights.ts). The files on disk stay the hub's,
+// and every call outside `withRewrittenModels` reaches onnxruntime untouched.
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { isEncoderFile, rewriteEncoder, type EncoderRewrites } from './encoder-rewrite.js';
+import { mapWeightsFromFile } from './mapped-weights.js';
+import { decodeModel, encodeModel } from './onnx-graph.js';
 
 type Create = (...args: unknown[]) => Promise<unknown>;
 interface SessionClass {
   create: Create;
 }
+interface SessionOptions {
+  externalData?: unknown;
+  extra?: { session?: Record<string, unknown> } & Record<string, unknown>;
+}
 
 // The same module instance transformers.js loads (Node caches CommonJS modules by real path).
 const ort = createRequire(import.meta.url)('onnxruntime-node') as { InferenceSession: SessionClass };
 
-export interface EncoderLoad {
+export interface ModelRewrites extends EncoderRewrites {
+  /** Initializers mapped from the model files instead of copied into onnxruntime's memory. */
+  mapWeights: boolean;
+}
+
+export interface ModelLoad {
   /** Whether the encoder session accepts windows shorter than 30 s. */
   fitsWindow: boolean;
+  /** What was done, and why anything asked for was not: for the operator's log. */
   notes: string[];
 }
 
+interface PreparedGraph {
+  bytes: Uint8Array;
+  /** The folder onnxruntime reads mapped initializers from, when any are. */
+  weightsFolder: string | null;
+  fitsWindow: boolean;
+}
+
+const MB = 2 ** 20;
+
+function prepareGraph(file: Buffer, filePath: string, wanted: ModelRewrites, notes: string[]): PreparedGraph | null {
+  const fileName = path.basename(filePath);
+  const model = decodeModel(file);
+  const encoder = isEncoderFile(fileName) ? rewriteEncoder(model, wanted) : { changed: false, fitsWindow: false, notes: [] };
+  notes.push(...encoder.notes);
+  const mapped = wanted.mapWeights ? mapWeightsFromFile(model, file, fileName) : { tensors: 0, bytes: 0 };
+  if (mapped.tensors > 0) notes.push(`${fileName}: ${mapped.tensors} weights (${(mapped.bytes / MB).toFixed(1)} MB) mapped from the file`);
+  else if (wanted.mapWeights) notes.push(`${fileName}: no weights could be mapped from the file, copied as usual`);
+  if (!encoder.changed && mapped.tensors === 0) return null;
+  return { bytes: encodeModel(model), weightsFolder: mapped.tensors > 0 ? path.dirname(filePath) : null, fitsWindow: encoder.fitsWindow };
+}
+
+function withWeightsFolder(options: SessionOptions | undefined, folder: string | null): SessionOptions | undefined {
+  if (!folder) return options;
+  return { ...options, extra: { ...options?.extra, session: { ...options?.extra?.session, model_external_initializers_file_folder_path: folder } } };
+}
+
+const reason = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
 /**
- * Runs `load` (which creates sessions through transformers.js) with the encoder rewritten as
- * asked. A rewrite that fails in any way falls back to the file as it is, with the reason in
- * `notes`: a model from the hub never fails to load because of this.
+ * Runs `load` (which creates sessions through transformers.js) with each model file prepared as
+ * asked. Preparing a file that fails in any way falls back to the file as it is, with the reason
+ * in `notes`: a model from the hub never fails to load because of this. Files are prepared one at
+ * a time, and `collect` (a full garbage collection) runs before each session is created, so that
+ * a file's bytes are gone before onnxruntime builds the next session: held together, the files
+ * and the sessions being built raise the load's peak above a note's.
  */
-export async function withRewrittenEncoder<T>(wanted: EncoderRewrites, load: () => Promise<T>): Promise<{ value: T } & EncoderLoad> {
-  const result: EncoderLoad = { fitsWindow: false, notes: [] };
-  if (!wanted.fuseAttention && !wanted.fitWindow) return { value: await load(), ...result };
+export async function withRewrittenModels<T>(wanted: ModelRewrites, load: () => Promise<T>, collect: () => void): Promise<{ value: T } & ModelLoad> {
+  const result: ModelLoad = { fitsWindow: false, notes: [] };
+  if (!wanted.fuseAttention && !wanted.fitWindow && !wanted.mapWeights) return { value: await load(), ...result };
   const sessions = ort.InferenceSession;
   const original = sessions.create;
-  sessions.create = async (...args: unknown[]) => {
-    const [file, options] = args;
-    if (typeof file !== 'string' || !isEncoderFile(path.basename(file))) return original.apply(sessions, args);
-    let rewritten;
+  let previous: Promise<unknown> = Promise.resolve();
+  const oneAtATime = (create: () => Promise<unknown>) => {
+    const next = previous.then(create, create);
+    previous = next.catch(() => undefined);
+    return next;
+  };
+  const createPrepared = async (args: unknown[]) => {
+    const [file, options] = args as [unknown, SessionOptions | undefined];
+    // A model whose weights transformers.js hands over itself (externalData) is left to it.
+    if (typeof file !== 'string' || options?.externalData) return original.apply(sessions, args);
+    const name = path.basename(file);
+    if (!wanted.mapWeights && !isEncoderFile(name)) return original.apply(sessions, args);
+    let prepared: PreparedGraph | null;
     try {
-      rewritten = rewriteEncoder(await readFile(file), wanted);
+      prepared = prepareGraph(await readFile(file), file, wanted, result.notes);
     } catch (error) {
-      result.notes.push(`encoder not rewritten, loaded as it is: ${error instanceof Error ? error.message : String(error)}`);
+      result.notes.push(`${name} not rewritten, loaded as it is: ${reason(error)}`);
       return original.apply(sessions, args);
     }
-    result.notes.push(...rewritten.notes);
-    if (!rewritten.bytes) return original.apply(sessions, args);
+    if (!prepared) return original.apply(sessions, args);
+    collect();
     try {
-      const session = await original.call(sessions, rewritten.bytes, options);
-      result.fitsWindow = rewritten.fitsWindow;
+      const session = await original.call(sessions, prepared.bytes, withWeightsFolder(options, prepared.weightsFolder));
+      result.fitsWindow ||= prepared.fitsWindow;
       return session;
     } catch (error) {
-      result.notes.push(`onnxruntime refused the rewritten encoder, loaded as it is: ${error instanceof Error ? error.message : String(error)}`);
+      result.notes.push(`onnxruntime refused the prepared ${name}, loaded as it is: ${reason(error)}`);
       return original.apply(sessions, args);
     }
   };
+  sessions.create = (...args: unknown[]) => oneAtATime(() => createPrepared(args));
   try {
     return { value: await load(), ...result };
   } finally {
