@@ -9,7 +9,7 @@ import { findFfmpeg, type DecodedAudio } from '../src/audio/ffmpeg.js';
 import { percentiles } from '../src/jobs/job-stats.js';
 import { inferenceRtf } from '../src/jobs/rtf.js';
 import type { ClipResult, Distribution, RunResult, SoakResult } from './results.js';
-import { majorFaults, peakRssMb, resetPeakRss, vmstat } from './tier.js';
+import { fileRssMb, majorFaults, peakRssMb, resetPeakRss, vmstat } from './tier.js';
 
 export interface MeasureInput {
   model: string;
@@ -141,6 +141,7 @@ async function measure(input: MeasureInput): Promise<RunResult> {
   const wallSeconds = (performance.now() - submitted) / 1000;
 
   const steadyMb = rssMb();
+  const steadyFileMb = fileRssMb();
   const soak = input.soak > 0 ? await soakRun(input.soak, shortest.audio, transcribe) : undefined;
   const swapAfter = vmstat();
   await Promise.all([pool.close(), decoder.close()]);
@@ -160,6 +161,7 @@ async function measure(input: MeasureInput): Promise<RunResult> {
       loadedMb,
       firstNoteMb,
       steadyMb,
+      steadyFileMb,
       // ru_maxrss and VmHWM count slightly differently: the peak is the highest either saw.
       peakMb: Math.max(process.resourceUsage().maxRSS / 1024, ...clips.map((c) => c.peakMb ?? 0), soak?.lastPeakMb ?? 0, soak?.firstPeakMb ?? 0),
       workerHeapMb: [...heaps.values()],

@@ -41,6 +41,11 @@ export function peakRssMb(): number {
   return Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
 }
 
+/** The file-backed part of this process's RSS in MB (RssFile: code, and weights mapped from model files). */
+export function fileRssMb(): number {
+  return Number(/^RssFile:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
+}
+
 /** Starts a new peak from the current RSS, so one phase's peak can be read alone. */
 export function resetPeakRss(): void {
   writeFileSync('/proc/self/clear_refs', '5');

@@ -16,6 +16,7 @@ import { parsePeriod, percentiles } from '../src/jobs/job-stats.js';
 import { inferenceRtf, totalRtf } from '../src/jobs/rtf.js';
 import type { Message } from 'grammy/types';
 import { REFERENCE, validateResults, type BenchResults, type RunResult } from '../bench/results.js';
+import { formatReport } from '../bench/report.js';
 
 describe('splitMessage', () => {
   it('keeps short text whole', () => {
@@ -268,6 +269,13 @@ describe('bench results file', () => {
     expect(validateResults(file(run))).toEqual([]);
     const measured = { ...run, clips: [{ ...run.clips[0]!, peakMb: 403 }], soak: { notes: 1000, clipSeconds: 5, firstPeakMb: 407, lastPeakMb: 410 } };
     expect(validateResults(file(measured))).toEqual([]);
+  });
+
+  it('accepts the file-backed part of the steady RSS, and the report shows it beside the RSS', () => {
+    const mapped = { ...run, memory: { ...run.memory, steadyFileMb: 99 } };
+    expect(validateResults(file(mapped))).toEqual([]);
+    expect(formatReport(file(mapped))).toContain('| 310 (99) |');
+    expect(formatReport(file(run))).toContain('| 310 |');
   });
 
   it('names what is wrong, in optional parts too', () => {
