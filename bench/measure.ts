@@ -67,6 +67,8 @@ async function measure(input: MeasureInput): Promise<RunResult> {
   await pool.start();
   const loadMs = performance.now() - started;
   const loadedMb = rssMb();
+  // Loading can peak above any note (onnxruntime builds each session beside the weights it packs).
+  const loadPeakMb = peakRssMb();
 
   const decoded: { clip: MeasureInput['clips'][number]; audio: DecodedAudio; decodeMs: number }[] = [];
   for (const clip of input.clips) {
@@ -159,11 +161,13 @@ async function measure(input: MeasureInput): Promise<RunResult> {
     memory: {
       importMb,
       loadedMb,
+      loadPeakMb,
       firstNoteMb,
       steadyMb,
       steadyFileMb,
-      // ru_maxrss and VmHWM count slightly differently: the peak is the highest either saw.
-      peakMb: Math.max(process.resourceUsage().maxRSS / 1024, ...clips.map((c) => c.peakMb ?? 0), soak?.lastPeakMb ?? 0, soak?.firstPeakMb ?? 0),
+      // ru_maxrss and VmHWM count slightly differently: the peak is the highest either saw. Each
+      // clip's resetPeakRss() resets both, so the load's peak is taken before the first.
+      peakMb: Math.max(loadPeakMb, process.resourceUsage().maxRSS / 1024, ...clips.map((c) => c.peakMb ?? 0), soak?.lastPeakMb ?? 0, soak?.firstPeakMb ?? 0),
       workerHeapMb: [...heaps.values()],
     },
     swap: { pswpin: swapAfter.pswpin - swapBefore.pswpin, pswpout: swapAfter.pswpout - swapBefore.pswpout, majorFaults: majorFaults() - faultsBefore },

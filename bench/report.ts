@@ -45,10 +45,10 @@ export function formatReport(results: BenchResults): string {
     '',
     '### Memory (process RSS, MB, worker threads included), load and throughput',
     table(
-      ['model', 'dtype memory', 'w×t', 'import', 'loaded', 'first note', 'steady (file-backed)', 'peak', 'swap in/out pages', 'major faults', 'load s', 'cold start s', 'audio s per wall s', 'queue wait max s'],
+      ['model', 'dtype memory', 'w×t', 'import', 'loaded (load peak)', 'first note', 'steady (file-backed)', 'peak', 'swap in/out pages', 'major faults', 'load s', 'cold start s', 'audio s per wall s', 'queue wait max s'],
       results.runs.map((r) => [
         label(r), dtype(r), shape(r),
-        fixed(r.memory.importMb, 0), fixed(r.memory.loadedMb, 0), fixed(r.memory.firstNoteMb, 0), `${fixed(r.memory.steadyMb, 0)}${r.memory.steadyFileMb === undefined ? '' : ` (${fixed(r.memory.steadyFileMb, 0)})`}`, fixed(r.memory.peakMb, 0),
+        fixed(r.memory.importMb, 0), `${fixed(r.memory.loadedMb, 0)}${r.memory.loadPeakMb === undefined ? '' : ` (${fixed(r.memory.loadPeakMb, 0)})`}`, fixed(r.memory.firstNoteMb, 0), `${fixed(r.memory.steadyMb, 0)}${r.memory.steadyFileMb === undefined ? '' : ` (${fixed(r.memory.steadyFileMb, 0)})`}`, fixed(r.memory.peakMb, 0),
         `${r.swap.pswpin}/${r.swap.pswpout}`, String(r.swap.majorFaults),
         fixed(r.loadMs / 1000, 1), fixed(r.coldStartMs / 1000, 1),
         `${fixed(r.throughput.audioSecondsPerWallSecond, 1)} (${r.throughput.notes}×${fixed(r.throughput.clipSeconds, 0)} s)`,

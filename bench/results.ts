@@ -58,11 +58,13 @@ export interface RunResult {
     /** Process RSS after importing the bot's modules (no model). */
     importMb: number;
     loadedMb: number;
+    /** The process's peak while the pool loaded the model (absent in older files, whose peakMb does not include it). */
+    loadPeakMb?: number;
     firstNoteMb: number;
     steadyMb: number;
     /** Of steadyMb, file-backed pages: code, and weights mapped from the model files (the kernel can drop them under pressure). Absent in older files. */
     steadyFileMb?: number;
-    /** ru_maxrss: the process's peak, its worker threads included. */
+    /** The process's peak, its worker threads included: loading and every clip (older files: the clips only). */
     peakMb: number;
     /** Each worker's V8 heap + external after its last job; onnxruntime's native memory is in RSS only. */
     workerHeapMb: number[];
@@ -136,7 +138,7 @@ const SCHEMA: Shape = {
       threads: 'number',
       loadMs: 'number',
       coldStartMs: 'number',
-      memory: { importMb: 'number', loadedMb: 'number', firstNoteMb: 'number', steadyMb: 'number', steadyFileMb: new Optional('number'), peakMb: 'number', workerHeapMb: ['number'] },
+      memory: { importMb: 'number', loadedMb: 'number', loadPeakMb: new Optional('number'), firstNoteMb: 'number', steadyMb: 'number', steadyFileMb: new Optional('number'), peakMb: 'number', workerHeapMb: ['number'] },
       swap: { pswpin: 'number', pswpout: 'number', majorFaults: 'number' },
       clips: [{ seconds: 'number', language: 'string', runs: 'number', rtf: DISTRIBUTION, decodeMs: 'number', encoderMsPerWindow: 'number', decoderMsPerToken: 'number', tokensPerRun: 'number', peakMb: new Optional('number'), textHash: new Optional('string') }],
       throughput: { notes: 'number', clipSeconds: 'number', wallSeconds: 'number', audioSecondsPerWallSecond: 'number', queueWaitMs: DISTRIBUTION },

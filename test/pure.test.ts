@@ -271,11 +271,11 @@ describe('bench results file', () => {
     expect(validateResults(file(measured))).toEqual([]);
   });
 
-  it('accepts the file-backed part of the steady RSS, and the report shows it beside the RSS', () => {
-    const mapped = { ...run, memory: { ...run.memory, steadyFileMb: 99 } };
+  it('accepts the load peak and the file-backed part of the steady RSS, and the report shows them beside the RSS', () => {
+    const mapped = { ...run, memory: { ...run.memory, loadPeakMb: 380, steadyFileMb: 99 } };
     expect(validateResults(file(mapped))).toEqual([]);
-    expect(formatReport(file(mapped))).toContain('| 310 (99) |');
-    expect(formatReport(file(run))).toContain('| 310 |');
+    expect(formatReport(file(mapped))).toContain('| 250 (380) | 320 | 310 (99) |');
+    expect(formatReport(file(run))).toContain('| 250 | 320 | 310 |');
   });
 
   it('names what is wrong, in optional parts too', () => {
