@@ -4,7 +4,7 @@
 // session is created from graph bytes prepared here instead: the encoder's rewrites, and weights
 // mapped from the file rather than copied (mapped-weights.ts). The files on disk stay the hub's,
 // and every call outside `withRewrittenModels` reaches onnxruntime untouched.
-import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { isEncoderFile, rewriteEncoder, type EncoderRewrites } from './encoder-rewrite.js';
@@ -90,15 +90,15 @@ export async function withRewrittenModels<T>(wanted: ModelRewrites, load: () => 
     if (!wanted.mapWeights && !isEncoderFile(name)) return original.apply(sessions, args);
     let prepared: PreparedGraph | null;
     try {
-      prepared = prepareGraph(readFileSync(file), file, wanted, result.notes);
+      prepared = prepareGraph(await readFile(file), file, wanted, result.notes);
     } catch (error) {
       result.notes.push(`${name} not rewritten, loaded as it is: ${reason(error)}`);
       return original.apply(sessions, args);
     }
     if (!prepared) return original.apply(sessions, args);
-    // The file's bytes are freed by the second full collection, not the first (measured: small's
-    // decoder, 155 MB, stays after one).
-    collect();
+    // The previous file's bytes are left to this collection. A second one frees them before the
+    // session is built (small's load peak 900 -> 720 MB), but then small's notes peaked 100-200 MB
+    // higher and ran ~15% slower (README, Memory): not done.
     collect();
     try {
       const session = await original.call(sessions, prepared.bytes, withWeightsFolder(options, prepared.weightsFolder));
