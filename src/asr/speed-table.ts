@@ -32,8 +32,8 @@ export const SPEED_SAMPLES: readonly SpeedSample[] = [
   { model: 'base', threads: 1, rtf10s: 0.082, source: '1gb-swap-1vcpu-engine.json default' },
   { model: 'small', threads: 1, rtf10s: 0.27, source: '1gb-swap-1vcpu-engine.json default' },
   { model: 'base', threads: 1, rtf10s: 0.081, source: '1gb-swap-1vcpu-image-malloc.json default' },
-  { model: 'base', threads: 2, rtf10s: 0.067, source: 'host-2vcpu-mapped.json default' },
-  { model: 'small', threads: 2, rtf10s: 0.155, source: 'host-2vcpu-mapped.json default' },
-  { model: 'base', threads: 1, rtf10s: 0.087, source: '1gb-swap-1vcpu-mapped.json default' },
-  { model: 'small', threads: 1, rtf10s: 0.244, source: '1gb-swap-1vcpu-mapped.json default' },
+  { model: 'base', threads: 2, rtf10s: 0.066, source: 'host-2vcpu-mapped.json default' },
+  { model: 'small', threads: 2, rtf10s: 0.148, source: 'host-2vcpu-mapped.json default' },
+  { model: 'base', threads: 1, rtf10s: 0.08, source: '1gb-swap-1vcpu-mapped.json default' },
+  { model: 'small', threads: 1, rtf10s: 0.248, source: '1gb-swap-1vcpu-mapped.json default' },
 ];
