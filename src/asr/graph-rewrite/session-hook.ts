@@ -68,8 +68,8 @@ const reason = (error: unknown) => (error instanceof Error ? error.message : Str
  * asked. Preparing a file that fails in any way falls back to the file as it is, with the reason
  * in `notes`: a model from the hub never fails to load because of this. Files are prepared one at
  * a time, and `collect` (a full garbage collection) runs before each session is created, so that
- * a file's bytes are gone before onnxruntime builds the next session: held together, the files
- * and the sessions being built raise the load's peak above a note's.
+ * the previous file's bytes are freed before onnxruntime builds the next session (one collection
+ * does not free the current file's: see below).
  */
 export async function withRewrittenModels<T>(wanted: ModelRewrites, load: () => Promise<T>, collect: () => void): Promise<{ value: T } & ModelLoad> {
   const result: ModelLoad = { fitsWindow: false, notes: [] };
