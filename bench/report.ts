@@ -2,6 +2,8 @@
 import type { BenchResults, RunResult } from './results.js';
 
 const fixed = (n: number, digits = 2) => n.toFixed(digits);
+/** MB, with a part of it or a related figure in brackets when the results file has it. */
+const withPart = (mb: number, part: number | undefined) => (part === undefined ? fixed(mb, 0) : `${fixed(mb, 0)} (${fixed(part, 0)})`);
 const shape = (r: RunResult) => `${r.workers}×${r.threads}`;
 const dtype = (r: RunResult) => `${r.dtype} ${r.memoryProfile}${r.encoder ? ` ${r.encoder}` : ''}`;
 const label = (r: RunResult) => `${r.model}${r.synthetic ? '*' : ''}`;
@@ -48,7 +50,7 @@ export function formatReport(results: BenchResults): string {
       ['model', 'dtype memory', 'w×t', 'import', 'loaded (load peak)', 'first note', 'steady (file-backed)', 'peak', 'swap in/out pages', 'major faults', 'load s', 'cold start s', 'audio s per wall s', 'queue wait max s'],
       results.runs.map((r) => [
         label(r), dtype(r), shape(r),
-        fixed(r.memory.importMb, 0), `${fixed(r.memory.loadedMb, 0)}${r.memory.loadPeakMb === undefined ? '' : ` (${fixed(r.memory.loadPeakMb, 0)})`}`, fixed(r.memory.firstNoteMb, 0), `${fixed(r.memory.steadyMb, 0)}${r.memory.steadyFileMb === undefined ? '' : ` (${fixed(r.memory.steadyFileMb, 0)})`}`, fixed(r.memory.peakMb, 0),
+        fixed(r.memory.importMb, 0), withPart(r.memory.loadedMb, r.memory.loadPeakMb), fixed(r.memory.firstNoteMb, 0), withPart(r.memory.steadyMb, r.memory.steadyFileMb), fixed(r.memory.peakMb, 0),
         `${r.swap.pswpin}/${r.swap.pswpout}`, String(r.swap.majorFaults),
         fixed(r.loadMs / 1000, 1), fixed(r.coldStartMs / 1000, 1),
         `${fixed(r.throughput.audioSecondsPerWallSecond, 1)} (${r.throughput.notes}×${fixed(r.throughput.clipSeconds, 0)} s)`,

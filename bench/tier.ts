@@ -36,15 +36,16 @@ export function vmstat(): { pswpin: number; pswpout: number } {
   return { pswpin: read('pswpin'), pswpout: read('pswpout') };
 }
 
-/** This process's peak RSS in MB since it started or since the last resetPeakRss() (VmHWM). */
-export function peakRssMb(): number {
-  return Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
+/** One kB field of /proc/self/status, in MB. */
+function statusMb(field: 'VmHWM' | 'RssFile'): number {
+  return Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
 }
 
+/** This process's peak RSS in MB since it started or since the last resetPeakRss() (VmHWM). */
+export const peakRssMb = (): number => statusMb('VmHWM');
+
 /** The file-backed part of this process's RSS in MB (RssFile: code, and weights mapped from model files). */
-export function fileRssMb(): number {
-  return Number(/^RssFile:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
-}
+export const fileRssMb = (): number => statusMb('RssFile');
 
 /** Starts a new peak from the current RSS, so one phase's peak can be read alone. */
 export function resetPeakRss(): void {

@@ -7,7 +7,7 @@ import ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
 import { mapWeightsFromFile } from '../src/asr/graph-rewrite/mapped-weights.js';
-import { decodeModel, encodeModel, type Graph } from '../src/asr/graph-rewrite/onnx-graph.js';
+import { decodeModel, encodeModel, graphsOf, type Graph } from '../src/asr/graph-rewrite/onnx-graph.js';
 import { withRewrittenModels } from '../src/asr/graph-rewrite/session-hook.js';
 import type { TranscribeRequest } from '../src/asr/protocol.js';
 import { WhisperRunner } from '../src/asr/whisper-runner.js';
@@ -21,10 +21,7 @@ const onnxDir = async () => path.join(await modelsRoot(), MODEL_ID, 'onnx');
 const EXTERNAL = onnxProto.onnx.TensorProto.DataLocation.EXTERNAL;
 const options = { intraOpNumThreads: 1, enableCpuMemArena: false };
 
-function initializers(graph: Graph): onnxProto.onnx.ITensorProto[] {
-  const nested = (graph.node ?? []).flatMap((n) => (n.attribute ?? []).flatMap((a) => [a.g, ...(a.graphs ?? [])])).filter((g): g is Graph => Boolean(g));
-  return [...(graph.initializer ?? []), ...nested.flatMap(initializers)];
-}
+const initializers = (graph: Graph) => graphsOf(graph).flatMap((g) => g.initializer ?? []);
 
 async function mapped(file: string) {
   const bytes = await readFile(file);

@@ -6,7 +6,7 @@
 // (read-only file pages, shared with the page cache and with every other worker): those a kernel
 // prepacks are unmapped once packed, the rest stay pages the kernel can drop and read back.
 import onnxProto from 'onnx-proto';
-import type { Graph, Model } from './onnx-graph.js';
+import { graphsOf, type Model } from './onnx-graph.js';
 
 const { onnx } = onnxProto;
 
@@ -16,11 +16,6 @@ const MIN_MAPPED_BYTES = 1024;
 export interface MappedWeights {
   tensors: number;
   bytes: number;
-}
-
-function graphsOf(graph: Graph): Graph[] {
-  const nested = (graph.node ?? []).flatMap((node) => (node.attribute ?? []).flatMap((a) => [a.g, ...(a.graphs ?? [])]));
-  return [graph, ...nested.filter((g): g is Graph => Boolean(g)).flatMap(graphsOf)];
 }
 
 /**

@@ -68,15 +68,23 @@ function tensorNumbers(t: TensorProto): number[] | undefined {
   return undefined;
 }
 
+/** The graphs nested in a node's attributes (If branches, Loop bodies). */
+export function subgraphsOf(node: Node): Graph[] {
+  return (node.attribute ?? []).flatMap((a) => [a.g, ...(a.graphs ?? [])]).filter((g): g is Graph => Boolean(g));
+}
+
+/** A graph and every graph nested in it, at any depth. */
+export function graphsOf(graph: Graph): Graph[] {
+  return [graph, ...(graph.node ?? []).flatMap(subgraphsOf).flatMap(graphsOf)];
+}
+
 /** Names a subgraph reads from its enclosing scope (If/Loop bodies), so they are never pruned. */
 function outerNamesRead(graph: Graph, into: Set<string>): void {
   const local = new Set<string>([...(graph.initializer ?? []).map((t) => t.name ?? ''), ...(graph.input ?? []).map((i) => i.name ?? '')]);
   for (const node of graph.node ?? []) {
     for (const input of node.input ?? []) if (input && !local.has(input)) into.add(input);
     for (const output of node.output ?? []) local.add(output);
-    for (const a of node.attribute ?? []) {
-      for (const g of [a.g, ...(a.graphs ?? [])]) if (g) outerNamesRead(g, into);
-    }
+    for (const g of subgraphsOf(node)) outerNamesRead(g, into);
   }
 }
 
@@ -92,7 +100,7 @@ export class GraphIndex {
     for (const node of graph.node ?? []) {
       for (const o of node.output ?? []) this.producer.set(o, node);
       const read = new Set<string>(node.input ?? []);
-      for (const a of node.attribute ?? []) for (const g of [a.g, ...(a.graphs ?? [])]) if (g) outerNamesRead(g, read);
+      for (const g of subgraphsOf(node)) outerNamesRead(g, read);
       for (const i of read) {
         if (!i) continue;
         const list = this.consumers.get(i) ?? [];
@@ -141,7 +149,7 @@ export function pruneUnused(graph: Graph): void {
     if (!(node.output ?? []).some((o) => needed.has(o))) continue;
     kept.push(node);
     for (const i of node.input ?? []) needed.add(i);
-    for (const a of node.attribute ?? []) for (const g of [a.g, ...(a.graphs ?? [])]) if (g) outerNamesRead(g, needed);
+    for (const g of subgraphsOf(node)) outerNamesRead(g, needed);
   }
   graph.node = kept.reverse();
   graph.initializer = (graph.initializer ?? []).filter((t) => needed.has(t.name ?? ''));

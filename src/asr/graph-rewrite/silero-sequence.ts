@@ -10,7 +10,7 @@
 // probability is computed from exactly what the streaming graph would have seen at frame i.
 //
 // Inputs `input` [N, 576] and `state` [2, 1, 128]; outputs `output` [N] and `stateN` [2, 1, 128].
-import { attributeInts, defaultOpset, GraphIndex, int64Tensor, intAttribute, toNumber, TensorType, type Graph, type Model, type Node } from './onnx-graph.js';
+import { attributeInts, defaultOpset, GraphIndex, int64Tensor, intAttribute, subgraphsOf, toNumber, TensorType, type Graph, type Model, type Node } from './onnx-graph.js';
 import type { RewriteOutcome } from './fused-attention.js';
 
 class Mismatch extends Error {}
@@ -22,7 +22,7 @@ const fail = (reason: string): never => {
 function producersDeep(graph: Graph, into = new Map<string, Node>()): Map<string, Node> {
   for (const node of graph.node ?? []) {
     for (const output of node.output ?? []) if (output) into.set(output, node);
-    for (const a of node.attribute ?? []) for (const g of [a.g, ...(a.graphs ?? [])]) if (g) producersDeep(g, into);
+    for (const g of subgraphsOf(node)) producersDeep(g, into);
   }
   return into;
 }
