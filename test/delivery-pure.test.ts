@@ -1,13 +1,13 @@
 // Issue 10's pure pieces: secret scrubbing, the loop cut for every form of the answer, retry
-// timing, what a failed connection means, and the order of progress edits.
+// timing, what a failed connection means, and the order and timing of status edits.
 import { Writable } from 'node:stream';
 import { GrammyError, HttpError } from 'grammy';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { cleanTranscript } from '../src/asr/transcript-cleanup.js';
 import { describeHttpFailure, describeNetworkFailure } from '../src/bot/connect-failure.js';
 import { connectRetryDelayMs, deliveryRetryDelayMs } from '../src/bot/retry-policy.js';
 import { toSrt, withTimestamps } from '../src/bot/transcript-format.js';
-import { ProgressReporter } from '../src/jobs/progress-reporter.js';
+import { StatusUpdates, type StatusUpdate } from '../src/jobs/status-updates.js';
 import { createLogger, SecretScrubber } from '../src/metrics/logger.js';
 
 const TOKEN = '7654321:AAH-secret_part-of-the-token-0123456789';
@@ -108,24 +108,33 @@ describe('what a failed connection to the Bot API says', () => {
   });
 });
 
-describe('progress edits', () => {
+/** What an update looks like in the chat. */
+function shown(update: StatusUpdate): string {
+  return update.kind === 'working' ? 'working' : `${update.done}/${update.total}`;
+}
+
+describe('status edits', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('go one at a time, the latest wins, and none starts or lands after stop()', async () => {
     const landed: string[] = [];
     let release: () => void = () => {};
-    const show = (done: number, total: number) =>
+    const show = (update: StatusUpdate) =>
       new Promise<void>((resolve) => {
         release = () => {
-          landed.push(`${done}/${total}`);
+          landed.push(shown(update));
           resolve();
         };
       });
-    const reporter = new ProgressReporter(show, (error) => {
+    const updates = new StatusUpdates(show, (error) => {
       throw error;
-    });
-    reporter.report(1, 4);
-    reporter.report(2, 4);
-    reporter.report(3, 4);
-    const stopped = reporter.stop();
+    }, 1_000);
+    updates.progress(1, 4);
+    updates.progress(2, 4);
+    updates.progress(3, 4);
+    const stopped = updates.stop();
     let done = false;
     void stopped.then(() => (done = true));
     await new Promise((resolve) => setTimeout(resolve, 10));
@@ -133,16 +142,46 @@ describe('progress edits', () => {
     release();
     await stopped;
     landed.push('answer');
-    reporter.report(4, 4);
+    updates.progress(4, 4);
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(landed).toEqual(['1/4', 'answer']);
   });
 
+  it('show "working" only when the note is still being worked on after the delay, and never after progress or the answer', async () => {
+    vi.useFakeTimers();
+    const run = async (steps: (updates: StatusUpdates) => Promise<unknown>) => {
+      const landed: string[] = [];
+      const updates = new StatusUpdates(async (update) => void landed.push(shown(update)), (error) => {
+        throw error;
+      }, 1_000);
+      updates.working();
+      await steps(updates);
+      await updates.stop();
+      await vi.advanceTimersByTimeAsync(5_000);
+      return landed;
+    };
+    // A quick note: its answer (stop) comes before the delay, so the chat goes from "queued" to the answer.
+    expect(await run(() => vi.advanceTimersByTimeAsync(999))).toEqual([]);
+    // A slow one is told it is being worked on.
+    expect(await run(() => vi.advanceTimersByTimeAsync(1_000))).toEqual(['working']);
+    // Progress reported first says more than "working", which then never overwrites it.
+    expect(await run(async (updates) => {
+      updates.progress(1, 3);
+      await vi.advanceTimersByTimeAsync(2_000);
+    })).toEqual(['1/3']);
+    // Working, then progress: both, in order.
+    expect(await run(async (updates) => {
+      await vi.advanceTimersByTimeAsync(1_500);
+      updates.progress(2, 3);
+      await vi.advanceTimersByTimeAsync(10);
+    })).toEqual(['working', '2/3']);
+  });
+
   it('report a failed edit and go on', async () => {
     const errors: Error[] = [];
-    const reporter = new ProgressReporter(() => Promise.reject(new GrammyError('edit failed', { ok: false, error_code: 429, description: 'Too Many Requests' }, 'editMessageText', {})), (e) => errors.push(e));
-    reporter.report(1, 2);
-    await reporter.stop();
+    const updates = new StatusUpdates(() => Promise.reject(new GrammyError('edit failed', { ok: false, error_code: 429, description: 'Too Many Requests' }, 'editMessageText', {})), (e) => errors.push(e), 1_000);
+    updates.progress(1, 2);
+    await updates.stop();
     expect(errors).toHaveLength(1);
   });
 });

@@ -66,14 +66,14 @@ export class TelegramChannel implements ReplyChannel {
     return withRetries(send, (error, retryInMs) => this.options.onRetry(job, error, retryInMs));
   }
 
+  // No "typing" chat action with these: Telegram paces each chat, so every call, an action too,
+  // holds back the answer behind it by about a second; the status message says it all.
   async working(job: Job): Promise<void> {
-    await this.api.sendChatAction(job.chatId, 'typing').catch(() => undefined);
     await this.showStatus(job, t(job.uiLanguage, 'working'));
   }
 
   async progress(job: Job, chunksDone: number, chunksTotal: number): Promise<void> {
     if (chunksTotal <= 1 || chunksDone >= chunksTotal) return;
-    await this.api.sendChatAction(job.chatId, 'typing').catch(() => undefined);
     await this.showStatus(job, t(job.uiLanguage, 'progress', { done: chunksDone, total: chunksTotal }));
   }
 

@@ -35,7 +35,7 @@ export class LocalTranscriber implements Transcriber {
     const { metrics } = this.deps;
     const maxAudioSeconds = Math.min(this.deps.maxAudioSeconds, request.limits?.maxAudioSeconds ?? Infinity);
     const maxFileMb = Math.min(this.deps.maxFileMb, request.limits?.maxFileMb ?? Infinity);
-    await started();
+    started();
 
     let begun = performance.now();
     const file = await this.deps.download(request.fileId, request.jobId, maxFileMb * 2 ** 20);

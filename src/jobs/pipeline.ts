@@ -6,7 +6,7 @@ import type { TranscriptRecord } from '../storage/schema.js';
 import { asJobError, JobError } from './errors.js';
 import type { Job, JobOutcome, JobStore } from './job-store.js';
 import { MemoryTracker } from './memory-tracker.js';
-import { ProgressReporter } from './progress-reporter.js';
+import { StatusUpdates } from './status-updates.js';
 import { inferenceRtf, totalRtf } from './rtf.js';
 import type { Transcriber, Transcription, TranscriptionRequest } from './transcriber.js';
 
@@ -52,6 +52,9 @@ function addRtf(outcome: JobOutcome): void {
  */
 export const MAX_ATTEMPTS = 3;
 
+/** Telegram's pacing of a chat (~1 s) is what a "working" edit costs the answer: only slower notes show it. */
+const WORKING_STATUS_AFTER_MS = 1_000;
+
 export class JobPipeline {
   constructor(private readonly deps: PipelineDeps) {}
 
@@ -64,7 +67,7 @@ export class JobPipeline {
       queueWaitMs: Math.max(0, Date.now() - job.createdAt),
       model: this.deps.modelId,
     };
-    let progress: ProgressReporter | undefined;
+    let updates: StatusUpdates | undefined;
     let windows: WindowRecord[] | undefined;
     try {
       if (job.attempts > MAX_ATTEMPTS) {
@@ -79,11 +82,13 @@ export class JobPipeline {
         const { queueWaitMs, downloadMs, decodeMs, audioSeconds, speechSeconds, vadMs, inferenceMs, fallbacks, rtf, rtfTotal, model, language, workerId, threads, worker } = stored;
         outcome = { queueWaitMs, downloadMs, decodeMs, audioSeconds, speechSeconds, vadMs, inferenceMs, fallbacks, rtf, rtfTotal, model, language, workerId, threads, worker };
       } else {
-        progress = new ProgressReporter(
-          (done, total) => channel.progress(job, done, total),
-          (error) => log.warn({ err: error }, 'progress update failed'),
+        // The status message is a courtesy: failing to update it must not fail the job.
+        updates = new StatusUpdates(
+          (update) => (update.kind === 'working' ? channel.working(job) : channel.progress(job, update.done, update.total)),
+          (error) => log.warn({ err: error }, 'status update failed'),
+          WORKING_STATUS_AFTER_MS,
         );
-        ({ transcript: result, windows } = await this.transcribe(job, outcome, progress, log, stopping));
+        ({ transcript: result, windows } = await this.transcribe(job, outcome, updates, log, stopping));
       }
       try {
         await channel.deliver(job, { ...result, fromCache: false });
@@ -92,7 +97,7 @@ export class JobPipeline {
       }
       this.finish(job, 'done', { ...outcome, ...memory.stop(), ...this.kept(result) }, log, windows);
     } catch (error) {
-      await progress?.stop();
+      await updates?.stop();
       if (stopping.aborted) {
         log.info({ err: error, attempt: job.attempts }, 'job cut off by the shutdown: it resumes at the next start');
         return;
@@ -125,7 +130,7 @@ export class JobPipeline {
    * The transcriber's transcript, stored in the job row with what making it measured (in `outcome`,
    * with the RTFs); progress edits stop before it is stored.
    */
-  private async transcribe(job: Job, outcome: JobOutcome, progress: ProgressReporter, log: Logger, stopping: AbortSignal): Promise<Transcription> {
+  private async transcribe(job: Job, outcome: JobOutcome, updates: StatusUpdates, log: Logger, stopping: AbortSignal): Promise<Transcription> {
     const { channel, store } = this.deps;
     const request: TranscriptionRequest = {
       jobId: job.id,
@@ -140,9 +145,8 @@ export class JobPipeline {
     try {
       transcription = await this.deps.transcriber.transcribe(request, {
         log,
-        // The status message is a courtesy: failing to show it must not fail the job.
-        started: () => channel.working(job).catch((error: Error) => log.warn({ err: error }, 'showing "working" failed')),
-        progress: (done, total) => progress.report(done, total),
+        started: () => updates.working(),
+        progress: (done, total) => updates.progress(done, total),
         measured: outcome,
         stopping,
       });
@@ -150,7 +154,7 @@ export class JobPipeline {
       // A failure after Whisper ran (no text came out) still records what it cost.
       addRtf(outcome);
     }
-    await progress.stop();
+    await updates.stop();
     store.saveResult(job.id, transcription.transcript, outcome);
     await transcription.stored?.().catch((error: Error) => log.warn({ err: error }, 'the transcript is stored, but the queue still holds its copy (it expires by itself)'));
     return transcription;

@@ -34,8 +34,8 @@ export type TranscriptionMeasures = Pick<
 export interface TranscriptionContext {
   /** The job's logger. */
   log: Logger;
-  /** Work on the note begins (the user is shown "working"); failures are the caller's to report. */
-  started(): Promise<void>;
+  /** Work on the note begins (the user is shown "working" if it takes a while); failures are the caller's to report. */
+  started(): void;
   /** Window `done` of `total` is decoded. */
   progress(done: number, total: number): void;
   /** Measures are written here as they are taken, so a failure keeps the ones made before it. */

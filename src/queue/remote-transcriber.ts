@@ -155,7 +155,7 @@ export class RemoteTranscriber implements Transcriber {
         }
         if (state.kind === 'running' && !started) {
           started = true;
-          await context.started();
+          context.started();
         }
         if (state.kind === 'running' || state.kind === 'waiting') watch.progress(state.progress);
         await watch.wakeup.wait(this.pollMs, stopping);

@@ -123,7 +123,7 @@ export class TranscriptionWorker {
       const { transcript, windows } = await transcriber.transcribe(request, {
         log,
         // Nobody to show "working" to here: the bot shows it when the job turns active.
-        started: () => Promise.resolve(),
+        started: () => undefined,
         progress: (done, total) => void job.updateProgress({ done, total }).catch((error: Error) => log.debug({ err: error }, 'progress not reported')),
         measured,
         // Never aborted: a stopping worker lets the pool end its runs, and hands the job back.
