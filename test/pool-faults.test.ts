@@ -7,6 +7,7 @@ import type { Worker } from 'node:worker_threads';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AsrPool, type WorkerExitReason } from '../src/asr/pool.js';
+import type { ToWorker } from '../src/asr/protocol.js';
 import { decodeToPcm, findFfmpeg, SAMPLE_RATE } from '../src/audio/ffmpeg.js';
 import { RmsSpeechGate } from '../src/audio/speech-gate.js';
 import { Dispatcher } from '../src/jobs/dispatcher.js';
@@ -138,12 +139,13 @@ describe('a worker killed mid-job, over and over, in the real wiring', () => {
     await api.start();
     const db = openDatabase(path.join(work, 'killed-workers.sqlite'));
     const store = new JobStore(db);
-    // Which worker each task went to, in order: the test kills the one holding the note.
+    // Which worker each task went to, in order: the test kills the one holding the note. Only tasks
+    // count: the kill itself is a message to the worker too.
     const dispatched: { worker: Worker; workerId: number }[] = [];
     const onSpawn = (worker: Worker, workerId: number) => {
       const post = worker.postMessage.bind(worker);
       worker.postMessage = (...args: Parameters<Worker['postMessage']>) => {
-        dispatched.push({ worker, workerId });
+        if ((args[0] as ToWorker).type === 'transcribe') dispatched.push({ worker, workerId });
         post(...args);
       };
     };
