@@ -3,6 +3,7 @@
 import { renameSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { MAX_ATTEMPTS } from '../src/jobs/pipeline.js';
 import { speechOgg } from './support/audio.js';
 import type { SentMessage } from './support/fake-bot-api.js';
 import { harnessPerTest, type Harness } from './support/harness.js';
@@ -161,13 +162,8 @@ describe('chaos', () => {
         await new Promise((resolve) => setTimeout(resolve, 1_500));
       }
     })();
-    // Each kill comes at a random moment after a worker is ready, not during the model's load: a
-    // job cut off by a kill is claimed first by the next run (its user has waited longest), and a
-    // run killed before it could finish anything would cut off the same job again. Four such cuts
-    // are what a note that crashes the process looks like, and it would be failed as one.
     const kills: number[] = [];
     for (let kill = 0; kill < 10; kill++) {
-      await h.bot.waitForLog((l) => l.msg === 'ASR worker ready', 90_000);
       const after = Math.round(500 + random() * 4_500);
       await new Promise((resolve) => setTimeout(resolve, after));
       kills.push(after);
@@ -191,16 +187,21 @@ describe('chaos', () => {
     const leftoverStatuses = notes.flatMap((n) => h.api.repliesTo(n.chatId, n.messageId)).filter((m) => STATUS.test(m.text)).length;
     const jobs = h.query<{ n: number }>('SELECT COUNT(*) AS n FROM jobs')[0]!.n;
     console.log(
-      `chaos run: ${notes.length} notes from 20 users, bot SIGKILLed 10 times (${kills.join(', ')} ms after a worker was ready): ` +
+      `chaos run: ${notes.length} notes from 20 users, bot SIGKILLed 10 times (after ${kills.join(', ')} ms of uptime): ` +
         `${once} answered exactly once, ${lost} lost, ${doubled.length} doubled, ${errors} answered with an error, ` +
         `${leftoverStatuses} stale status messages left, ${jobs} job rows (${Math.round((performance.now() - started) / 1000)} s)`,
     );
     if (doubled.length) console.log(`doubled answers, as shown to the user: ${JSON.stringify(doubled.slice(0, 3))}`);
-    if (errors) console.log(`failed jobs: ${JSON.stringify(h.query("SELECT id, attempts, error_code, error_detail FROM jobs WHERE status = 'failed'"))}`);
+    const failed = h.query<{ id: number; attempts: number; error_code: string }>("SELECT id, attempts, error_code FROM jobs WHERE status = 'failed'");
+    if (failed.length) console.log(`failed jobs: ${JSON.stringify(failed)}`);
     expect(jobs).toBe(200);
     expect(lost).toBe(0);
     expect(doubled).toEqual([]);
     expect(once).toBe(200);
-    expect(errors).toBe(0);
+    // A note in flight at three kills is what a note that crashes the process looks like, and is
+    // failed as one, with its own reply (the designed cost of stopping a crash loop): 0-2 of 200
+    // in a run. Any other error is a finding.
+    expect(failed.every((f) => f.error_code === 'too_many_attempts' && f.attempts > MAX_ATTEMPTS)).toBe(true);
+    expect(errors).toBe(failed.length);
   }, 1_800_000);
 });
