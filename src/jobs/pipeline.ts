@@ -128,7 +128,7 @@ export class JobPipeline {
 
   /**
    * The transcriber's transcript, stored in the job row with what making it measured (in `outcome`,
-   * with the RTFs); progress edits stop before it is stored.
+   * with the RTFs); status edits stop before it is stored.
    */
   private async transcribe(job: Job, outcome: JobOutcome, updates: StatusUpdates, log: Logger, stopping: AbortSignal): Promise<Transcription> {
     const { channel, store } = this.deps;
