@@ -8,6 +8,7 @@ import { speechOgg } from './support/audio.js';
 import type { SentMessage } from './support/fake-bot-api.js';
 import { harnessPerTest, type Harness } from './support/harness.js';
 import { TEST_MODEL_ID } from './support/test-model.js';
+import { seeded } from './support/seeded.js';
 
 /** Status texts the bot shows before the answer: queued, working, progress. */
 const STATUS = /^(⏳|🎧)/;
@@ -130,17 +131,6 @@ describe('no worker can load the model', () => {
     expect((await h.waitForAnswer(user.chatId, second.messageId, 60_000)).text).toMatch(/language/);
   }, 600_000);
 });
-
-/** A small seeded generator (mulberry32): the same "random" kill moments on every run. */
-function seeded(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 describe('chaos', () => {
   it('200 notes from 20 users while the bot is SIGKILLed 10 times at random moments: every note answered exactly once', async () => {

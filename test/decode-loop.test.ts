@@ -1,11 +1,13 @@
 // The decode loop on a real onnxruntime session (synthetic test-tiny weights): the cache it feeds back
 // gives the tokens a full recompute gives, the first step runs once per window, and a looping window
 // falls back to higher temperatures and says so.
-import { AutoModelForSpeechSeq2Seq, AutoTokenizer, env } from '@huggingface/transformers';
+import path from 'node:path';
+import { AutoModelForSpeechSeq2Seq, env } from '@huggingface/transformers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { emptyPasts, logprobPerToken, WindowDecoder, type DecoderSession, type OrtTensor, type WindowRequest } from '../src/asr/decode-loop.js';
 import { FALLBACK_TEMPERATURES, WHISPER_THRESHOLDS } from '../src/asr/fallback.js';
 import { applyRules, argmax, type WhisperVocabulary } from '../src/asr/logits-rules.js';
+import { TokenText } from '../src/asr/token-text.js';
 import { makeTensor, readVocabulary, type WhisperParts } from '../src/asr/whisper-runner.js';
 import { cachedModelsRoot } from './support/test-model.js';
 
@@ -19,14 +21,14 @@ beforeAll(async () => {
   // The float variant: int8 dynamic quantization makes cached and recomputed logits differ by design.
   env.localModelPath = await cachedModelsRoot(FLOAT_MODEL, { dtypes: ['fp32'] });
   env.allowRemoteModels = false;
-  const [tokenizer, model] = await Promise.all([
-    AutoTokenizer.from_pretrained(FLOAT_MODEL),
+  const [tokenText, model] = await Promise.all([
+    TokenText.load(path.join(env.localModelPath, FLOAT_MODEL)),
     AutoModelForSpeechSeq2Seq.from_pretrained(FLOAT_MODEL, { dtype: 'fp32', device: 'cpu', session_options: { intraOpNumThreads: 1 } }),
   ]);
-  const parts = { tokenizer, model } as unknown as WhisperParts;
+  const parts = { tokenText, model } as unknown as WhisperParts;
   vocabulary = readVocabulary(parts);
   session = parts.model.sessions.decoder_model_merged;
-  textOf = (tokens) => parts.tokenizer.decode(tokens, { skip_special_tokens: true });
+  textOf = (tokens) => parts.tokenText.decode(tokens, { skipSpecial: true });
   const features = makeTensor('float32', Float32Array.from({ length: 80 * 3000 }, (_, i) => Math.sin(i / 7)), [1, 80, 3000]);
   encoded = (await parts.model.sessions.model.run({ input_features: features })).last_hidden_state!;
 }, 120_000);

@@ -1,9 +1,11 @@
-// Runs Whisper on the sessions, tokenizer and feature extractor @huggingface/transformers loads
-// unchanged from the hub's files, on a worker thread only. The window loop is here (what audio each
+// Runs Whisper on the sessions and feature extractor @huggingface/transformers loads unchanged from
+// the hub's files, and the token text of its tokenizer files (token-text.ts), on a worker thread
+// only. The window loop is here (what audio each
 // window covers, the text carried to the next, progress); each window's decode is decode-loop.ts.
 import vm from 'node:vm';
 import v8 from 'node:v8';
-import { AutoFeatureExtractor, AutoModelForSpeechSeq2Seq, AutoTokenizer, env, Tensor } from '@huggingface/transformers';
+import path from 'node:path';
+import { AutoFeatureExtractor, AutoModelForSpeechSeq2Seq, env, Tensor } from '@huggingface/transformers';
 import { WindowDecoder, type DecoderSession, type OrtTensor, type TensorFactory } from './decode-loop.js';
 import { fixedTokenBudget, maxNewTokens } from './decoding-policy.js';
 import { cropFrames, encoderFrames, type WindowSettings } from './encoder-window.js';
@@ -13,6 +15,8 @@ import { LogMelSpectrogram } from './log-mel.js';
 import { countRuns } from './native-runs.js';
 import type { WhisperVocabulary } from './logits-rules.js';
 import type { DecodingOptions, Segment, TranscribeRequest, TranscriptionResult, WindowRecord, WorkerInit } from './protocol.js';
+import { TokenText } from './token-text.js';
+import { mergeWindows, type WindowTokens } from './window-merge.js';
 import { fixedWindows, windowAudio } from './window-plan.js';
 
 /** The parts of transformers.js's Whisper objects this module relies on. */
@@ -39,22 +43,15 @@ export interface WhisperParts {
     window: Float64Array;
     config: { sampling_rate: number; chunk_length: number; hop_length: number; n_samples: number; nb_max_frames: number; feature_size: number; mel_filters: number[][] };
   };
-  tokenizer: {
-    convert_tokens_to_ids(token: string): number | null | undefined;
-    decode(tokens: number[], options: { skip_special_tokens: boolean }): string;
-    _decode_asr(
-      chunks: { tokens: bigint[]; stride: number[] }[],
-      options: { time_precision: number; return_timestamps: boolean; force_full_sequences: boolean },
-    ): [string, { chunks?: { timestamp: [number, number | null]; text: string }[] }];
-  };
+  tokenText: TokenText;
 }
 
 const DEFAULT_DECODING: DecodingOptions = { beamSize: 1, temperatureFallback: true, bestOf: 5, conditionOnPreviousText: false };
 
-/** The token ids Whisper's rules need, from the model's generation config and tokenizer. */
+/** The token ids Whisper's rules need, from the model's generation config and tokenizer files. */
 export function readVocabulary(parts: WhisperParts): WhisperVocabulary {
   const config = parts.model.generation_config;
-  const id = (token: string) => parts.tokenizer.convert_tokens_to_ids(token) ?? null;
+  const id = (token: string) => parts.tokenText.addedTokenId(token);
   return {
     endOfText: config.eos_token_id,
     startOfTranscript: config.decoder_start_token_id,
@@ -82,8 +79,7 @@ export const makeTensor: TensorFactory = (type, data, dims) => new Tensor(type, 
 export class WhisperRunner {
   private readonly decoder: WindowDecoder;
   private readonly logMel: LogMelSpectrogram;
-  /** <|endoftext|>: every text token has a smaller id. */
-  private readonly firstSpecial: number;
+  private readonly vocabulary: WhisperVocabulary;
 
   private constructor(
     private readonly parts: WhisperParts,
@@ -105,9 +101,9 @@ export class WhisperRunner {
     // The first window should not pay for compiling the FFT.
     this.logMel.compute(Float32Array.from({ length: features.sampling_rate }, (_, i) => Math.sin(i)));
     const vocabulary = readVocabulary(parts);
-    this.firstSpecial = vocabulary.endOfText;
+    this.vocabulary = vocabulary;
     this.decoder = new WindowDecoder(parts.model.sessions.decoder_model_merged, vocabulary, makeTensor, (tokens) =>
-      parts.tokenizer.decode(tokens, { skip_special_tokens: true }),
+      parts.tokenText.decode(tokens, { skipSpecial: true }),
     );
   }
 
@@ -119,9 +115,10 @@ export class WhisperRunner {
     const started = performance.now();
     const settings = init.encoder ?? { fusedAttention: false, window: { mode: 'full', minSeconds: 30, marginSeconds: 0 } };
     const wanted = { fuseAttention: settings.fusedAttention, fitWindow: settings.window.mode === 'fit', mapWeights: init.mapWeights ?? false };
-    // Not pipeline(): it loads the tokenizer twice (its own and the processor's), ~20 MB of heap each.
+    // Not pipeline() nor transformers.js's tokenizer, which holds ~22 MB of heap that only encoding
+    // uses (pipeline() loads it twice): token-text.ts reads what decoding needs from the same files.
     const loaded = await withRewrittenModels(wanted, () => Promise.all([
-      AutoTokenizer.from_pretrained(init.modelId),
+      TokenText.load(path.join(init.modelsDir, init.modelId)),
       AutoFeatureExtractor.from_pretrained(init.modelId),
       AutoModelForSpeechSeq2Seq.from_pretrained(init.modelId, {
         dtype: init.dtype as 'q8' | Record<string, 'q8'>,
@@ -134,8 +131,8 @@ export class WhisperRunner {
         },
       }),
     ]), collectGarbage);
-    const [tokenizer, featureExtractor, model] = loaded.value;
-    const parts = { tokenizer, featureExtractor, model } as unknown as WhisperParts;
+    const [tokenText, featureExtractor, model] = loaded.value;
+    const parts = { tokenText, featureExtractor, model } as unknown as WhisperParts;
     countRuns(parts.model.sessions.model);
     countRuns(parts.model.sessions.decoder_model_merged);
     const window: WindowSettings = loaded.fitsWindow ? settings.window : { ...settings.window, mode: 'full' };
@@ -161,7 +158,7 @@ export class WhisperRunner {
     const options = { ...this.defaults, ...request.decoding };
     const sampleRate = this.sampleRate;
     const windows = request.windows ?? fixedWindows(0, samples.length, sampleRate);
-    const chunks: { tokens: bigint[]; stride: number[] }[] = [];
+    const decodedWindows: WindowTokens[] = [];
     const records: WindowRecord[] = [];
     let language = request.language;
     let encoderMs = 0;
@@ -213,32 +210,31 @@ export class WhisperRunner {
         noSpeechProb: decoded.noSpeechProb,
         silence: decoded.silence,
       });
-      chunks.push({
-        tokens: decoded.tokens.map(BigInt),
-        stride: [window.length, window.strideLeft, window.strideRight].map((n) => n / sampleRate),
+      decodedWindows.push({
+        tokens: decoded.tokens,
+        length: window.length / sampleRate,
+        overlapLeft: window.strideLeft / sampleRate,
+        overlapRight: window.strideRight / sampleRate,
       });
       onProgress(index + 1, windows.length);
       collectGarbage();
     }
 
     const config = this.parts.featureExtractor.config;
-    // Only special tokens (an immediate end-of-text, a language token): no text, and _decode_asr
-    // would throw on the empty sequence it is left with.
-    const firstSpecial = BigInt(this.firstSpecial);
-    const hasText = chunks.some((c) => c.tokens.some((token) => token < firstSpecial));
-    const [text, extra] = hasText ? this.parts.tokenizer._decode_asr(chunks, {
-      time_precision: config.chunk_length / this.parts.model.config.max_source_positions,
-      return_timestamps: request.timestamps,
-      force_full_sequences: false,
-    }) : ['', {}];
-    const segments: Segment[] = (extra.chunks ?? []).map((c) => ({
-      start: c.timestamp[0],
-      end: c.timestamp[1] ?? samples.length / sampleRate,
-      text: c.text.trim(),
-    }));
+    const merged = mergeWindows(decodedWindows, this.vocabulary, this.parts.tokenText, {
+      timePrecision: config.chunk_length / this.parts.model.config.max_source_positions,
+      timestamps: request.timestamps,
+    });
+    // Text after the last closing timestamp (a window cut off mid-segment) runs from where the
+    // previous segment ended to the end of the note.
+    const segments: Segment[] = [];
+    for (const s of merged.segments) {
+      const start = s.start ?? segments.at(-1)?.end ?? 0;
+      segments.push({ start, end: s.end ?? samples.length / sampleRate, text: s.text.trim() });
+    }
     const memory = process.memoryUsage();
     return {
-      text: text.trim(),
+      text: merged.text.trim(),
       language,
       segments,
       chunks: windows.length,

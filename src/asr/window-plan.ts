@@ -3,7 +3,7 @@
 // the silence between segments is dropped, segments are packed into as few windows of at most
 // 30 s as possible, and among the packings with that many windows the one whose cuts fall at the
 // longest pauses wins. Only a single stretch of speech longer than 30 s with no pause in it still
-// gets fixed 30-s windows with 5-s overlap (which the tokenizer's merge step stitches).
+// gets fixed 30-s windows with 5-s overlap (which window-merge.ts stitches).
 import { planWindows } from './decoding-policy.js';
 import type { Segment } from './protocol.js';
 import type { SpeechSegment } from './vad-segments.js';
@@ -148,7 +148,7 @@ interface TimelineSpan {
 }
 
 /**
- * The tokenizer's merge step (transformers' _decode_asr) puts window k's times at
+ * The merge step (window-merge.ts, as transformers.js's _decode_asr) puts window k's times at
  * Σ(length − strideRight) of the windows before it, less its own strideLeft: with dropped
  * silences that is not the note's timeline, so every piece says where it really came from.
  */

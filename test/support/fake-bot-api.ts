@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { seeded } from './seeded.js';
 
 export const TEST_TOKEN = '123456:TEST-token_abcdefghijklmnopqrstuvwxyz';
 
@@ -73,17 +74,6 @@ export interface Fault {
   html?: boolean;
   /** Close the connection without an answer. */
   reset?: boolean;
-}
-
-/** Deterministic pseudo-random numbers (mulberry32): a fault rate gives the same calls every run. */
-function seeded(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Fields as strings, files as { name, content }: enough of RFC 7578 for grammY's uploads. */
