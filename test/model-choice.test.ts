@@ -81,11 +81,11 @@ describe('auto on memory and CPU', () => {
     const elsewhere = chooseModel(twoVcpus, oneByTwo, { ...policy, calibration: calibration(0.5, 8) });
     expect(elsewhere.model.name).toBe('base');
     expect(elsewhere.reason).toMatch(/measured on 8 vCPU\(s\), this machine has 2: run --calibrate again/);
-    expect(chooseModel({ vcpus: 1, memoryMb: 1024 }, { workers: 1, threads: 1 }, { ...policy, calibration: calibration(5, 1) }).model.name).toBe('tiny');
+    expect(chooseModel({ vcpus: 1, memoryMb: 1024 }, { workers: 1, threads: 1 }, { ...policy, calibration: calibration(10, 1) }).model.name).toBe('tiny');
   });
 
   it('takes the fastest model that fits when none is fast enough, and says so', () => {
-    const choice = chooseModel({ vcpus: 1, memoryMb: 1024 }, { workers: 1, threads: 1 }, { ...policy, maxRtf: 0.05 });
+    const choice = chooseModel({ vcpus: 1, memoryMb: 1024 }, { workers: 1, threads: 1 }, { ...policy, maxRtf: 0.02 });
     expect(choice.model.name).toBe('tiny');
     expect(choice.reason).toMatch(/^tiny: no model is fast enough/);
   });

@@ -36,4 +36,8 @@ export const SPEED_SAMPLES: readonly SpeedSample[] = [
   { model: 'small', threads: 2, rtf10s: 0.148, source: 'host-2vcpu-mapped.json default' },
   { model: 'base', threads: 1, rtf10s: 0.08, source: '1gb-swap-1vcpu-mapped.json default' },
   { model: 'small', threads: 1, rtf10s: 0.248, source: '1gb-swap-1vcpu-mapped.json default' },
+  { model: 'base', threads: 2, rtf10s: 0.052, source: 'host-2vcpu-lighter-load.json default' },
+  { model: 'small', threads: 2, rtf10s: 0.182, source: 'host-2vcpu-lighter-load.json default' },
+  { model: 'base', threads: 1, rtf10s: 0.088, source: '1gb-swap-1vcpu-lighter-load.json default' },
+  { model: 'small', threads: 1, rtf10s: 0.241, source: '1gb-swap-1vcpu-lighter-load.json default' },
 ];

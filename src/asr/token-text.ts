@@ -2,8 +2,8 @@
 // model's tokenizer.json and tokenizer_config.json. It replaces transformers.js's tokenizer in the
 // ASR worker, which held ~22 MB of heap per worker (the 50 000 BPE merges and their ranks, maps
 // both ways, a trie of added tokens) for the one thing decoding needs: an id → string table.
-// There is deliberately no encode: nothing in the worker turns text into tokens, and a decode-only
-// table cannot give a wrong answer if something ever tried.
+// There is deliberately no encode: nothing in the worker turns text into tokens, and without one
+// nothing can get a silently wrong encoding from a table that lacks the merges.
 //
 // The text is what transformers.js's WhisperTokenizer.decode gives (test/token-text.test.ts checks
 // it against it): ids become their vocabulary strings (an unknown id the unknown token's), special

@@ -1,7 +1,7 @@
 // Runs Whisper on the sessions and feature extractor @huggingface/transformers loads unchanged from
-// the hub's files, and the token text of its tokenizer files (token-text.ts), on a worker thread
-// only. The window loop is here (what audio each
-// window covers, the text carried to the next, progress); each window's decode is decode-loop.ts.
+// the hub's files, with the token text read from its tokenizer files (token-text.ts), on a worker
+// thread only. The window loop is here (what audio each window covers, the text carried to the
+// next, progress); each window's decode is decode-loop.ts, the windows' merge window-merge.ts.
 import vm from 'node:vm';
 import v8 from 'node:v8';
 import path from 'node:path';
@@ -19,7 +19,7 @@ import { TokenText } from './token-text.js';
 import { mergeWindows, type WindowTokens } from './window-merge.js';
 import { fixedWindows, windowAudio } from './window-plan.js';
 
-/** The parts of transformers.js's Whisper objects this module relies on. */
+/** What this module relies on: parts of transformers.js's Whisper objects, and the token text. */
 export interface WhisperParts {
   model: {
     sessions: { model: { run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>> }; decoder_model_merged: DecoderSession };
