@@ -10,8 +10,9 @@ import { WindowDecoder, type DecoderSession, type OrtTensor, type TensorFactory 
 import { fixedTokenBudget, maxNewTokens } from './decoding-policy.js';
 import { cropFrames, encoderFrames, type WindowSettings } from './encoder-window.js';
 import { FALLBACK_TEMPERATURES, mayConditionNext, previousTextPrompt, WHISPER_THRESHOLDS } from './fallback.js';
-import { withRewrittenModels } from './graph-rewrite/session-hook.js';
+import { MODEL_READS_LIMIT_MS, withRewrittenModels } from './graph-rewrite/session-hook.js';
 import { LogMelSpectrogram } from './log-mel.js';
+import { settlePendingReads } from './pending-reads.js';
 import { countRuns } from './native-runs.js';
 import type { WhisperVocabulary } from './logits-rules.js';
 import type { DecodingOptions, Segment, TranscribeRequest, TranscriptionResult, WindowRecord, WorkerInit } from './protocol.js';
@@ -136,7 +137,10 @@ export class WhisperRunner {
     countRuns(parts.model.sessions.model);
     countRuns(parts.model.sessions.decoder_model_merged);
     const window: WindowSettings = loaded.fitsWindow ? settings.window : { ...settings.window, mode: 'full' };
-    // Preparing each file's graph leaves the file's bytes and the new graph's to the collector.
+    // Preparing each file's graph leaves the file's bytes and the new graph's to the collector,
+    // and transformers.js's reads of the files are held until they end (pending-reads.ts).
+    const reads = await settlePendingReads(MODEL_READS_LIMIT_MS);
+    if (!reads.settled) loaded.notes.push(`model file reads still pending after ${Math.round(reads.waitedMs)} ms: their memory is freed when they end`);
     collectGarbage();
     return new WhisperRunner(parts, { ...DEFAULT_DECODING, ...init.decoding }, performance.now() - started, loaded.notes, window);
   }
