@@ -40,4 +40,8 @@ export const SPEED_SAMPLES: readonly SpeedSample[] = [
   { model: 'small', threads: 2, rtf10s: 0.182, source: 'host-2vcpu-lighter-load.json default' },
   { model: 'base', threads: 1, rtf10s: 0.088, source: '1gb-swap-1vcpu-lighter-load.json default' },
   { model: 'small', threads: 1, rtf10s: 0.241, source: '1gb-swap-1vcpu-lighter-load.json default' },
+  { model: 'base', threads: 2, rtf10s: 0.051, source: 'host-2vcpu-model-reads.json default' },
+  { model: 'small', threads: 2, rtf10s: 0.16, source: 'host-2vcpu-model-reads.json default' },
+  { model: 'base', threads: 1, rtf10s: 0.077, source: '1gb-swap-1vcpu-model-reads.json default' },
+  { model: 'small', threads: 1, rtf10s: 0.235, source: '1gb-swap-1vcpu-model-reads.json default' },
 ];
