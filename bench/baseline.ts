@@ -22,6 +22,7 @@ export interface BaselineInput extends BareInput {
   fixedTokensPerSecond: number | null;
   /** The project's side maps weights from the files as the bot does (ASR_MAP_WEIGHTS); the bare side loads them as onnxruntime does. */
   mapWeights: boolean;
+  crossAttentionApart: boolean;
 }
 
 export interface ProjectNote {
@@ -119,7 +120,7 @@ async function openSide(input: BaselineInput, side: Side): Promise<SideRunner> {
   await decoder.start();
   const pool = new AsrPool({
     size: 1,
-    init: { modelId: input.modelId, modelsDir: input.modelsDir, dtype: input.dtype, threads: input.threads, cpuArena: input.cpuArena, mapWeights: input.mapWeights, encoder: ENCODERS[side.encoder] },
+    init: { modelId: input.modelId, modelsDir: input.modelsDir, dtype: input.dtype, threads: input.threads, cpuArena: input.cpuArena, mapWeights: input.mapWeights, crossAttentionApart: input.crossAttentionApart, encoder: ENCODERS[side.encoder] },
     maxTasksPerWorker: 0,
     recycleRssMb: 0,
   });

@@ -22,6 +22,7 @@ export interface MeasureInput {
   threads: number;
   cpuArena: boolean;
   mapWeights: boolean;
+  crossAttentionApart: boolean;
   /** Its `--encoder` name, and what that sets. */
   encoder: { name: string; settings: EncoderSettings };
   clips: { file: string; seconds: number; language: string }[];
@@ -59,7 +60,7 @@ async function measure(input: MeasureInput): Promise<RunResult> {
 
   const pool = new AsrPool({
     size: input.workers,
-    init: { modelId: input.modelId, modelsDir: input.modelsDir, dtype: modelDtype(input.dtype), threads: input.threads, cpuArena: input.cpuArena, mapWeights: input.mapWeights, encoder: input.encoder.settings },
+    init: { modelId: input.modelId, modelsDir: input.modelsDir, dtype: modelDtype(input.dtype), threads: input.threads, cpuArena: input.cpuArena, mapWeights: input.mapWeights, crossAttentionApart: input.crossAttentionApart, encoder: input.encoder.settings },
     maxTasksPerWorker: 0,
     recycleRssMb: 0,
   });

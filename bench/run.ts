@@ -30,14 +30,17 @@ const BENCH_DTYPES = ['q8', 'int8', 'fp32-encoder'] as const;
 const IMAGE_MALLOC = { MALLOC_MMAP_THRESHOLD_: '33554432', MALLOC_TRIM_THRESHOLD_: '4294967295', MALLOC_TOP_PAD_: '67108864' };
 /**
  * What each memory profile sets: onnxruntime's arena, weights mapped from the model files or copied
- * (ASR_MAP_WEIGHTS), and glibc's malloc settings (env, at process start). `default-copied` is the
- * default as it was before weights were mapped, to compare the two in one run.
+ * (ASR_MAP_WEIGHTS), cross-attention keys/values apart or in the decoder (ASR_CROSS_ATTENTION_APART),
+ * and glibc's malloc settings (env, at process start). `default-copied` and `default-in-decoder` are
+ * the default as it was before weights were mapped, and before cross-attention was computed apart,
+ * to compare them in one run.
  */
-const MEMORY_PROFILES: Record<string, { cpuArena: boolean; mapWeights: boolean; env: Record<string, string> }> = {
-  lean: { cpuArena: false, mapWeights: true, env: { ...IMAGE_MALLOC, MALLOC_MMAP_THRESHOLD_: '131072' } },
-  default: { cpuArena: false, mapWeights: true, env: IMAGE_MALLOC },
-  'default-copied': { cpuArena: false, mapWeights: false, env: IMAGE_MALLOC },
-  fast: { cpuArena: true, mapWeights: true, env: IMAGE_MALLOC },
+const MEMORY_PROFILES: Record<string, { cpuArena: boolean; mapWeights: boolean; crossAttentionApart: boolean; env: Record<string, string> }> = {
+  lean: { cpuArena: false, mapWeights: true, crossAttentionApart: true, env: { ...IMAGE_MALLOC, MALLOC_MMAP_THRESHOLD_: '131072' } },
+  default: { cpuArena: false, mapWeights: true, crossAttentionApart: true, env: IMAGE_MALLOC },
+  'default-copied': { cpuArena: false, mapWeights: false, crossAttentionApart: true, env: IMAGE_MALLOC },
+  'default-in-decoder': { cpuArena: false, mapWeights: true, crossAttentionApart: false, env: IMAGE_MALLOC },
+  fast: { cpuArena: true, mapWeights: true, crossAttentionApart: true, env: IMAGE_MALLOC },
 };
 /** `--encoder` variants: attention fused at load or the hub's graph as it is; 30-s windows or fitted to the note. */
 const ENCODER_VARIANTS: Record<string, EncoderSettings> = {
@@ -238,6 +241,7 @@ if (values.baseline) {
       threads,
       cpuArena: memory.cpuArena,
       mapWeights: memory.mapWeights,
+      crossAttentionApart: memory.crossAttentionApart,
       clips: baselineClips.map(({ spec, file }) => ({ file, seconds: spec.seconds })),
       runs: values.quick ? 1 : 3,
       fixedTokensPerSecond: resolved.synthetic ? tokensPerSecond : null,
@@ -271,6 +275,7 @@ for (const model of models) {
             ...shape,
             cpuArena: profile.cpuArena,
             mapWeights: profile.mapWeights,
+            crossAttentionApart: profile.crossAttentionApart,
             encoder: { name: encoder, settings: ENCODER_VARIANTS[encoder]! },
             clips: corpus.map(({ spec, file }) => ({ file, seconds: spec.seconds, language: spec.language })),
             quick: values.quick,

@@ -67,6 +67,8 @@ export interface Config {
   asrCpuArena: boolean;
   /** Map the model's weights from its files instead of copying them into onnxruntime's memory. */
   asrMapWeights: boolean;
+  /** Cross-attention keys/values by a session per decoder layer, not the decoder's first step (less peak memory). */
+  asrCrossAttentionApart: boolean;
   /** ASR_FUSED_ATTENTION, ASR_WINDOW, ASR_WINDOW_MIN_SECONDS, ASR_WINDOW_MARGIN_SECONDS. */
   asrEncoder: EncoderSettings;
   /** How windows are decoded: beam size, Whisper's temperature fallback, conditioning on previous text. */
@@ -374,6 +376,7 @@ export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigO
     asrThreads: shape.threads,
     asrCpuArena: r.boolean('ASR_CPU_ARENA', false),
     asrMapWeights: r.boolean('ASR_MAP_WEIGHTS', true),
+    asrCrossAttentionApart: r.boolean('ASR_CROSS_ATTENTION_APART', true),
     asrEncoder: {
       fusedAttention: r.boolean('ASR_FUSED_ATTENTION', true),
       window: {

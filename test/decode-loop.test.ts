@@ -34,15 +34,18 @@ beforeAll(async () => {
 }, 120_000);
 
 /** Counts the decoder's runs and whether each was the uncached (cross K/V computing) branch. */
-function counting(inner: DecoderSession): DecoderSession & { firstSteps: number; runs: number } {
+function counting(inner: DecoderSession): DecoderSession & { firstSteps: number; runs: number; cachedTokens: number[] } {
   const counter = {
     inputNames: inner.inputNames,
     inputMetadata: inner.inputMetadata,
     firstSteps: 0,
     runs: 0,
+    /** How many new tokens each cached step was given. */
+    cachedTokens: [] as number[],
     run(feeds: Record<string, OrtTensor>, fetches: readonly string[]) {
       counter.runs++;
       if ((feeds.use_cache_branch!.data as Uint8Array)[0] === 0) counter.firstSteps++;
+      else counter.cachedTokens.push(feeds.input_ids!.dims[1]!);
       return inner.run(feeds, fetches);
     },
   };
@@ -106,7 +109,7 @@ describe('decode loop', () => {
     expect(counted.runs).toBe(24);
   });
 
-  it('detects the language from the first step and continues the forced prompt from its cache', async () => {
+  it('detects the language from the first step and continues the forced prompt from its cache, one token per step', async () => {
     const counted = counting(session);
     const decoded = await new WindowDecoder(counted, vocabulary, makeTensor, textOf).decodeWindow(encoded, request({ language: null }));
     expect(decoded.language).not.toBeNull();
@@ -114,7 +117,9 @@ describe('decode loop', () => {
     expect(decoded.tokens.slice(0, 4)).toEqual(prompt);
     expect(decoded.tokens.slice(4)).toEqual(await recomputeGreedy(prompt, 24));
     expect(counted.firstSteps).toBe(1);
-    expect(counted.runs).toBe(25);
+    // The first step, one cached step for each of language, task and <|notimestamps|>, then 23 for 24 tokens.
+    expect(counted.runs).toBe(1 + 3 + 23);
+    expect(counted.cachedTokens.every((n) => n === 1)).toBe(true);
     expect(decoded.noSpeechProb).toBeGreaterThan(0);
     expect(decoded.noSpeechProb).toBeLessThan(1);
   });

@@ -133,6 +133,8 @@ describe('configuration', () => {
     expect(config.databasePath.endsWith('data/voicebot.sqlite')).toBe(true);
     expect(loadConfig({ ...env, AUTO_MAX_RTF: '0.6' }, { vcpus: 2, memoryMb: 2048 }).modelId).toBe('Xenova/whisper-small');
     expect(config.asrDecoding).toEqual({ beamSize: 1, temperatureFallback: true, bestOf: 5, conditionOnPreviousText: false });
+    expect(config.asrCrossAttentionApart).toBe(true);
+    expect(loadConfig({ ...env, ASR_CROSS_ATTENTION_APART: 'false' }, machine).asrCrossAttentionApart).toBe(false);
     expect(loadConfig({ ...env, ASR_BEAM_SIZE: '5', ASR_TEMPERATURE_FALLBACK: 'false', ASR_BEST_OF: '1' }, machine).asrDecoding).toMatchObject({ beamSize: 5, temperatureFallback: false, bestOf: 1 });
     expect(() => loadConfig({ ...env, ASR_BEST_OF: '0' }, machine)).toThrow(/ASR_BEST_OF/);
   });
@@ -154,6 +156,7 @@ describe('configuration', () => {
     [{ ...env, ASR_WORKERS: '2', ASR_THREADS: '2' }, 'ASR_THREADS'],
     [{ ...env, LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ ...env, ASR_CPU_ARENA: 'maybe' }, 'ASR_CPU_ARENA'],
+    [{ ...env, ASR_CROSS_ATTENTION_APART: 'sometimes' }, 'ASR_CROSS_ATTENTION_APART'],
     [{ ...env, ASR_BEAM_SIZE: '0' }, 'ASR_BEAM_SIZE'],
     [{ ...env, ASR_TEMPERATURE_FALLBACK: 'sometimes' }, 'ASR_TEMPERATURE_FALLBACK'],
     [{ ...env, ASR_CONDITION_ON_PREVIOUS_TEXT: '2' }, 'ASR_CONDITION_ON_PREVIOUS_TEXT'],

@@ -27,6 +27,9 @@ export interface DecoderSession {
   run(feeds: Record<string, OrtTensor>, fetches: readonly string[]): Promise<Record<string, OrtTensor>>;
 }
 
+/** A window's cross-attention keys and values, in the decoder's input order: [key 0, value 0, key 1, ...]. */
+export type CrossAttention = (encoded: OrtTensor) => Promise<OrtTensor[]>;
+
 export type TensorFactory = (type: 'int64' | 'bool' | 'float32', data: BigInt64Array | Uint8Array | Float32Array, dims: number[]) => OrtTensor;
 
 export interface WindowRequest {
@@ -72,7 +75,7 @@ export interface WindowDecode {
 interface Cache {
   /** present.{i}.decoder.key|value of the last step, fed back as the next step's past. */
   self: OrtTensor[];
-  /** The first step's present.{i}.encoder.key|value: cross-attention keys/values, computed once. */
+  /** present.{i}.encoder.key|value: the window's cross-attention keys/values, computed once. */
   cross: OrtTensor[];
 }
 
@@ -117,6 +120,7 @@ export class WindowDecoder {
   private readonly firstFetches: string[];
   private readonly cachedFetches: string[];
   private readonly emptyPasts: Record<string, OrtTensor>;
+  private crossAttention: CrossAttention | null = null;
   private readonly hasCacheSwitch: boolean;
   private readonly useCache: OrtTensor;
   private readonly noCache: OrtTensor;
@@ -143,7 +147,16 @@ export class WindowDecoder {
     this.emptyPasts = emptyPasts(session, tensor);
   }
 
-  private async step(tokens: readonly number[], encoded: OrtTensor, past: Cache | null): Promise<StepOutput> {
+  /** For a decoder whose uncached branch reads them from its past inputs (cross-attention.ts). */
+  computeCrossAttentionWith(compute: CrossAttention): void {
+    this.crossAttention = compute;
+  }
+
+  /**
+   * One decoder run. `past` null: the uncached step, which computes the cross-attention keys and
+   * values itself unless they are given as `cross`.
+   */
+  private async step(tokens: readonly number[], encoded: OrtTensor, past: Cache | null, cross: OrtTensor[] | null = null): Promise<StepOutput> {
     const feeds: Record<string, OrtTensor> = {
       input_ids: this.tensor('int64', BigInt64Array.from(tokens, BigInt), [1, tokens.length]),
       encoder_hidden_states: encoded,
@@ -155,12 +168,14 @@ export class WindowDecoder {
       this.crossPastNames.forEach((name, i) => (feeds[name] = past.cross[i]!));
     } else {
       Object.assign(feeds, this.emptyPasts);
+      if (cross) this.crossPastNames.forEach((name, i) => (feeds[name] = cross[i]!));
     }
-    const out = await this.session.run(feeds, past ? this.cachedFetches : this.firstFetches);
+    const known = past?.cross ?? cross;
+    const out = await this.session.run(feeds, known ? this.cachedFetches : this.firstFetches);
     const logits = out.logits!;
     const self = this.selfPresentNames.map((name) => out[name]!);
-    const cross = past ? past.cross : this.crossPastNames.map((name) => out[name.replace('past_key_values', 'present')]!);
-    return { logits: logits.data as Float32Array, vocab: logits.dims.at(-1)!, cache: { self, cross } };
+    const computed = known ?? this.crossPastNames.map((name) => out[name.replace('past_key_values', 'present')]!);
+    return { logits: logits.data as Float32Array, vocab: logits.dims.at(-1)!, cache: { self, cross: computed } };
   }
 
   private forcedPrompt(language: string | null, task: Task, timestamps: boolean): number[] {
@@ -185,19 +200,19 @@ export class WindowDecoder {
     const detect = request.language === null && v.languages.size > 0;
     let runs = 0;
 
-    // One uncached step computes the cross-attention keys/values; its row at <|startoftranscript|>
-    // gives the no-speech probability and, when needed, the language.
+    // One uncached step, with the cross-attention keys/values computed apart or computing them; its
+    // row at <|startoftranscript|> gives the no-speech probability and, when needed, the language.
+    // The rest of the forced prompt follows one token per cached step: the cached branch is only
+    // ever given one new token at a time.
     const head = detect ? [...previous, v.startOfTranscript] : [...previous, ...this.forcedPrompt(request.language, request.task, request.timestamps)];
-    let out = await this.step(head, encoded, null);
+    let out = await this.step(head, encoded, null, this.crossAttention ? await this.crossAttention(encoded) : null);
     runs++;
     const sotRow = out.logits.subarray(previous.length * out.vocab, (previous.length + 1) * out.vocab);
     const noSpeechProb = v.noSpeech === null ? 0 : probabilityOf(sotRow, v.noSpeech);
-    let language = request.language;
-    let prompt = head.slice(previous.length);
-    if (detect) {
-      language = detectLanguage(sotRow, v.languages);
-      prompt = this.forcedPrompt(language, request.task, request.timestamps);
-      out = await this.step(prompt.slice(1), encoded, out.cache);
+    const language = detect ? detectLanguage(sotRow, v.languages) : request.language;
+    const prompt = this.forcedPrompt(language, request.task, request.timestamps);
+    for (const token of prompt.slice(head.length - previous.length)) {
+      out = await this.step([token], encoded, out.cache);
       runs++;
     }
     const lastRow = out.logits.length / out.vocab - 1;

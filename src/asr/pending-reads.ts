@@ -13,8 +13,11 @@ export interface SettledReads {
 
 const FS_REQUEST = 'FSReqCallback';
 
+/** How long loading waits for transformers.js's reads of the model files: slow disks are let off. */
+const MODEL_READS_LIMIT_MS = 15_000;
+
 /** Resolves once no file-system request of this thread is pending, or after `limitMs`. */
-export async function settlePendingReads(limitMs: number): Promise<SettledReads> {
+export async function settlePendingReads(limitMs = MODEL_READS_LIMIT_MS): Promise<SettledReads> {
   const started = performance.now();
   const waitedMs = () => performance.now() - started;
   while (process.getActiveResourcesInfo().includes(FS_REQUEST)) {

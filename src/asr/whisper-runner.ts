@@ -6,11 +6,11 @@ import vm from 'node:vm';
 import v8 from 'node:v8';
 import path from 'node:path';
 import { AutoFeatureExtractor, AutoModelForSpeechSeq2Seq, env, Tensor } from '@huggingface/transformers';
-import { WindowDecoder, type DecoderSession, type OrtTensor, type TensorFactory } from './decode-loop.js';
+import { WindowDecoder, type CrossAttention, type DecoderSession, type OrtTensor, type TensorFactory } from './decode-loop.js';
 import { fixedTokenBudget, maxNewTokens } from './decoding-policy.js';
 import { cropFrames, encoderFrames, type WindowSettings } from './encoder-window.js';
 import { FALLBACK_TEMPERATURES, mayConditionNext, previousTextPrompt, WHISPER_THRESHOLDS } from './fallback.js';
-import { MODEL_READS_LIMIT_MS, withRewrittenModels } from './graph-rewrite/session-hook.js';
+import { withRewrittenModels } from './graph-rewrite/session-hook.js';
 import { LogMelSpectrogram } from './log-mel.js';
 import { settlePendingReads } from './pending-reads.js';
 import { countRuns } from './native-runs.js';
@@ -45,6 +45,8 @@ export interface WhisperParts {
     config: { sampling_rate: number; chunk_length: number; hop_length: number; n_samples: number; nb_max_frames: number; feature_size: number; mel_filters: number[][] };
   };
   tokenText: TokenText;
+  /** A session per decoder layer computing its cross-attention keys and values, when loaded apart. */
+  crossAttention: { run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>> }[] | null;
 }
 
 const DEFAULT_DECODING: DecodingOptions = { beamSize: 1, temperatureFallback: true, bestOf: 5, conditionOnPreviousText: false };
@@ -77,6 +79,22 @@ const collectGarbage = vm.runInNewContext('gc') as () => void;
 
 export const makeTensor: TensorFactory = (type, data, dims) => new Tensor(type, data, dims).ort_tensor as OrtTensor;
 
+/**
+ * [key 0, value 0, key 1, ...] from one session per layer, one after another: what onnxruntime
+ * holds besides the JS copies is then one layer's keys and values. Two layers at a time on two
+ * threads were no faster (small: ~120 ms a window either way).
+ */
+function layerByLayer(sessions: NonNullable<WhisperParts['crossAttention']>): CrossAttention {
+  return async (encoded) => {
+    const pasts: OrtTensor[] = [];
+    for (const [layer, session] of sessions.entries()) {
+      const out = await session.run({ encoder_hidden_states: encoded });
+      pasts.push(out[`present.${layer}.encoder.key`]!, out[`present.${layer}.encoder.value`]!);
+    }
+    return pasts;
+  };
+}
+
 export class WhisperRunner {
   private readonly decoder: WindowDecoder;
   private readonly logMel: LogMelSpectrogram;
@@ -90,6 +108,7 @@ export class WhisperRunner {
     readonly loadNotes: string[],
     /** The window the encoder runs on; `full` unless the encoder could be rewritten for `fit`. */
     private readonly window: WindowSettings,
+    crossAttention: CrossAttention | null,
   ) {
     const features = parts.featureExtractor.config;
     this.logMel = new LogMelSpectrogram({
@@ -106,6 +125,7 @@ export class WhisperRunner {
     this.decoder = new WindowDecoder(parts.model.sessions.decoder_model_merged, vocabulary, makeTensor, (tokens) =>
       parts.tokenText.decode(tokens, { skipSpecial: true }),
     );
+    if (crossAttention) this.decoder.computeCrossAttentionWith(crossAttention);
   }
 
   static async load(init: WorkerInit): Promise<WhisperRunner> {
@@ -115,7 +135,12 @@ export class WhisperRunner {
     env.localModelPath = init.modelsDir;
     const started = performance.now();
     const settings = init.encoder ?? { fusedAttention: false, window: { mode: 'full', minSeconds: 30, marginSeconds: 0 } };
-    const wanted = { fuseAttention: settings.fusedAttention, fitWindow: settings.window.mode === 'fit', mapWeights: init.mapWeights ?? false };
+    const wanted = {
+      fuseAttention: settings.fusedAttention,
+      fitWindow: settings.window.mode === 'fit',
+      mapWeights: init.mapWeights ?? false,
+      crossAttentionApart: init.crossAttentionApart ?? false,
+    };
     // Not pipeline() nor transformers.js's tokenizer, which holds ~22 MB of heap that only encoding
     // uses (pipeline() loads it twice): token-text.ts reads what decoding needs from the same files.
     const loaded = await withRewrittenModels(wanted, () => Promise.all([
@@ -133,16 +158,18 @@ export class WhisperRunner {
       }),
     ]), collectGarbage);
     const [tokenText, featureExtractor, model] = loaded.value;
-    const parts = { tokenText, featureExtractor, model } as unknown as WhisperParts;
+    const parts = { tokenText, featureExtractor, model, crossAttention: loaded.crossAttention } as unknown as WhisperParts;
     countRuns(parts.model.sessions.model);
     countRuns(parts.model.sessions.decoder_model_merged);
+    for (const session of parts.crossAttention ?? []) countRuns(session);
     const window: WindowSettings = loaded.fitsWindow ? settings.window : { ...settings.window, mode: 'full' };
     // Preparing each file's graph leaves the file's bytes and the new graph's to the collector,
     // and transformers.js's reads of the files are held until they end (pending-reads.ts).
-    const reads = await settlePendingReads(MODEL_READS_LIMIT_MS);
+    const reads = await settlePendingReads();
     if (!reads.settled) loaded.notes.push(`model file reads still pending after ${Math.round(reads.waitedMs)} ms: their memory is freed when they end`);
     collectGarbage();
-    return new WhisperRunner(parts, { ...DEFAULT_DECODING, ...init.decoding }, performance.now() - started, loaded.notes, window);
+    const crossAttention = parts.crossAttention ? layerByLayer(parts.crossAttention) : null;
+    return new WhisperRunner(parts, { ...DEFAULT_DECODING, ...init.decoding }, performance.now() - started, loaded.notes, window, crossAttention);
   }
 
   get sampleRate(): number {

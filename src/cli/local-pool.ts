@@ -31,7 +31,7 @@ export async function startLocalPool(onCreated: (close: () => Promise<void>) => 
   const encoder = window ? { ...config.asrEncoder, window: { ...config.asrEncoder.window, mode: window } } : config.asrEncoder;
   const pool = new AsrPool({
     size: config.asrWorkers,
-    init: { modelId: config.modelId, modelsDir: config.modelsDir, dtype: MODEL_DTYPE, threads: config.asrThreads, cpuArena: config.asrCpuArena, mapWeights: config.asrMapWeights, encoder, decoding: config.asrDecoding },
+    init: { modelId: config.modelId, modelsDir: config.modelsDir, dtype: MODEL_DTYPE, threads: config.asrThreads, cpuArena: config.asrCpuArena, mapWeights: config.asrMapWeights, crossAttentionApart: config.asrCrossAttentionApart, encoder, decoding: config.asrDecoding },
     maxTasksPerWorker: 0,
     recycleRssMb: 0,
   });

@@ -23,6 +23,7 @@ export function describeAsr(config: Config): Record<string, unknown> {
     threads: config.asrThreads,
     cpuArena: config.asrCpuArena,
     mapWeights: config.asrMapWeights,
+    crossAttentionApart: config.asrCrossAttentionApart,
     encoder: config.asrEncoder,
     malloc: Object.keys(config.malloc).length > 0 ? config.malloc : 'glibc defaults (dynamic mmap threshold)',
     vad: config.vad ?? 'off (RMS gate, fixed 30-s windows)',
@@ -62,7 +63,7 @@ export class AsrStack {
     });
     this.pool = new AsrPool({
       size: config.asrWorkers,
-      init: { modelId: config.modelId, modelsDir: config.modelsDir, dtype: MODEL_DTYPE, threads: config.asrThreads, cpuArena: config.asrCpuArena, mapWeights: config.asrMapWeights, encoder: config.asrEncoder, decoding: config.asrDecoding, ...(config.vad ? { vad: config.vad } : {}) },
+      init: { modelId: config.modelId, modelsDir: config.modelsDir, dtype: MODEL_DTYPE, threads: config.asrThreads, cpuArena: config.asrCpuArena, mapWeights: config.asrMapWeights, crossAttentionApart: config.asrCrossAttentionApart, encoder: config.asrEncoder, decoding: config.asrDecoding, ...(config.vad ? { vad: config.vad } : {}) },
       maxTasksPerWorker: config.workerMaxJobs,
       recycleRssMb: config.workerRecycleRssMb,
     });

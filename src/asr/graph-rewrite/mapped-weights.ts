@@ -5,8 +5,13 @@
 // memory for good. An initializer declared as external data is mapped from the file instead
 // (read-only file pages, shared with the page cache and with every other worker): those a kernel
 // prepacks are unmapped once packed, the rest stay pages the kernel can drop and read back.
+//
+// A table that a Gather looks rows up in and a kernel also prepacks (Whisper's token embedding,
+// tied to the logits' projection: 26 MB for base, 40 MB for small) would stay mapped whole, every
+// page touched by the packing. Its other readers get a mapping of their own of the same bytes,
+// released once packed, and the lookup's mapping holds only the rows that are looked up.
 import onnxProto from 'onnx-proto';
-import { graphsOf, type Model } from './onnx-graph.js';
+import { graphsOf, type Graph, type Model } from './onnx-graph.js';
 
 const { onnx } = onnxProto;
 
@@ -16,6 +21,31 @@ const MIN_MAPPED_BYTES = 1024;
 export interface MappedWeights {
   tensors: number;
   bytes: number;
+  /** Lookup tables whose packing readers were given a mapping of their own. */
+  lookupTables: number;
+}
+
+/** The suffix of the second name a lookup table's packing readers read it by. */
+export const PACKED_READERS_SUFFIX = '.packed_readers';
+
+/** Initializers that a Gather reads as its table and some other node reads too, in any graph. */
+function lookupTablesReadByOthers(graphs: Graph[]): Set<string> {
+  const gathered = new Set<string>();
+  const readOtherwise = new Set<string>();
+  for (const graph of graphs) {
+    for (const node of graph.node ?? []) {
+      (node.input ?? []).forEach((input, index) => (node.opType === 'Gather' && index === 0 ? gathered : readOtherwise).add(input));
+    }
+  }
+  return new Set([...gathered].filter((name) => readOtherwise.has(name)));
+}
+
+function renameNonGatherReads(graphs: Graph[], name: string, renamed: string): void {
+  for (const graph of graphs) {
+    for (const node of graph.node ?? []) {
+      node.input = (node.input ?? []).map((input, index) => (input === name && !(node.opType === 'Gather' && index === 0) ? renamed : input));
+    }
+  }
 }
 
 /**
@@ -25,8 +55,11 @@ export interface MappedWeights {
  * `session.model_external_initializers_file_folder_path`.
  */
 export function mapWeightsFromFile(model: Model, file: Uint8Array, fileName: string): MappedWeights {
-  const mapped: MappedWeights = { tensors: 0, bytes: 0 };
-  for (const graph of model.graph ? graphsOf(model.graph) : []) {
+  const mapped: MappedWeights = { tensors: 0, bytes: 0, lookupTables: 0 };
+  const graphs = model.graph ? graphsOf(model.graph) : [];
+  const lookupTables = lookupTablesReadByOthers(graphs);
+  for (const graph of graphs) {
+    const second: onnxProto.onnx.ITensorProto[] = [];
     for (const tensor of graph.initializer ?? []) {
       const raw = tensor.rawData;
       if (!raw || raw.byteLength < MIN_MAPPED_BYTES || raw.buffer !== file.buffer) continue;
@@ -41,7 +74,15 @@ export function mapWeightsFromFile(model: Model, file: Uint8Array, fileName: str
       tensor.rawData = new Uint8Array(0);
       mapped.tensors++;
       mapped.bytes += raw.byteLength;
+      const name = tensor.name ?? '';
+      if (lookupTables.has(name)) {
+        const renamed = name + PACKED_READERS_SUFFIX;
+        second.push({ ...tensor, name: renamed, externalData: tensor.externalData.map((entry) => ({ ...entry })) });
+        renameNonGatherReads(graphs, name, renamed);
+        mapped.lookupTables++;
+      }
     }
+    graph.initializer = [...(graph.initializer ?? []), ...second];
   }
   return mapped;
 }
