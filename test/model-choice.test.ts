@@ -62,8 +62,8 @@ describe('the speed table', () => {
 });
 
 describe('auto on memory and CPU', () => {
-  it('on 2 vCPUs with plenty of memory picks base, not medium: small and medium are too slow', () => {
-    const choice = chooseModel(twoVcpus, oneByTwo, policy);
+  it('on 2 vCPUs with plenty of memory and AUTO_MAX_RTF 0.3 picks base, not medium: small and medium are too slow', () => {
+    const choice = chooseModel(twoVcpus, oneByTwo, { ...policy, maxRtf: 0.3 });
     expect(choice.model.name).toBe('base');
     expect(choice.reason).toMatch(/small 1165 MB RTF 0\.\d\d too slow, medium 2860 MB RTF 1\.\d\d \(small's × parameters\) too slow/);
     expect(choice.reason.split('\n')).toHaveLength(1);
@@ -75,10 +75,14 @@ describe('auto on memory and CPU', () => {
   });
 
   it('prefers the calibration of this machine, and ignores one measured with other vCPUs', () => {
-    const faster = chooseModel(twoVcpus, oneByTwo, { ...policy, calibration: calibration(0.8) });
+    // small's table figure on 2 threads is above 0.45; this machine's calibration brings it below.
+    const strict = { ...policy, maxRtf: 0.45 };
+    expect(tableRtf(spec('small'), 2, SPEED_SAMPLES)!.rtf).toBeGreaterThan(0.45);
+    expect(tableRtf(spec('small'), 2, SPEED_SAMPLES)!.rtf * 0.8).toBeLessThan(0.45);
+    const faster = chooseModel(twoVcpus, oneByTwo, { ...strict, calibration: calibration(0.8) });
     expect(faster.model.name).toBe('small');
     expect(faster.reason).toMatch(/× 0\.80 from this machine's calibration/);
-    const elsewhere = chooseModel(twoVcpus, oneByTwo, { ...policy, calibration: calibration(0.5, 8) });
+    const elsewhere = chooseModel(twoVcpus, oneByTwo, { ...strict, calibration: calibration(0.5, 8) });
     expect(elsewhere.model.name).toBe('base');
     expect(elsewhere.reason).toMatch(/measured on 8 vCPU\(s\), this machine has 2: run --calibrate again/);
     expect(chooseModel({ vcpus: 1, memoryMb: 1024 }, { workers: 1, threads: 1 }, { ...policy, calibration: calibration(10, 1) }).model.name).toBe('tiny');
