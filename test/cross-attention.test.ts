@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { crossAttentionApart, sliceCrossAttention } from '../src/asr/graph-rewrite/cross-attention.js';
+import { crossAttentionApart } from '../src/asr/graph-rewrite/cross-attention.js';
 import { decodeModel, encodeModel } from '../src/asr/graph-rewrite/onnx-graph.js';
 import type { TranscribeRequest } from '../src/asr/protocol.js';
 import { WhisperRunner } from '../src/asr/whisper-runner.js';
@@ -35,7 +35,7 @@ async function decoderPresents(session: ort.InferenceSession, encoded: ort.Tenso
 describe('cross-attention sliced from the merged decoder', () => {
   it.each(Object.entries(DECODER_FILES))('%s: each layer session gives the decoder first step keys and values, bit for bit', async (_dtype, name) => {
     const file = path.join(await modelsRoot(), MODEL_ID, 'onnx', name);
-    const slices = sliceCrossAttention(decodeModel(await readFile(file)));
+    const slices = crossAttentionApart(decodeModel(await readFile(file)));
     if (!slices.applied) throw new Error(slices.reason);
     const decoder = await ort.InferenceSession.create(file, options);
     const layers = decoder.inputNames.filter((n) => /^past_key_values\.\d+\.encoder\.key$/.test(n)).length;
@@ -102,14 +102,14 @@ describe('cross-attention sliced from the merged decoder', () => {
       [valueInfo('present.0.encoder.key', DataType.FLOAT), valueInfo('present.0.encoder.value', DataType.FLOAT)],
       true,
     );
-    const outcome = sliceCrossAttention(decodeModel(encodeBuilt(graph, 17)));
+    const outcome = crossAttentionApart(decodeModel(encodeBuilt(graph, 17)));
     expect(outcome).toEqual({ applied: false, reason: 'the decoder is not one If around two branches (not a merged decoder)' });
   });
 
   it('leaves a graph without cross-attention outputs alone', () => {
     const g = new GraphBuilder();
     g.apply('Identity', ['x'], {}, 'y');
-    const outcome = sliceCrossAttention(decodeModel(encodeBuilt(g.graph('other', [valueInfo('x', DataType.FLOAT, [1])], [valueInfo('y', DataType.FLOAT)], true), 17)));
+    const outcome = crossAttentionApart(decodeModel(encodeBuilt(g.graph('other', [valueInfo('x', DataType.FLOAT, [1])], [valueInfo('y', DataType.FLOAT)], true), 17)));
     expect(outcome).toEqual({ applied: false, reason: 'the decoder has no present.N.encoder outputs' });
   });
 });

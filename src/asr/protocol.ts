@@ -15,7 +15,7 @@ export interface WorkerInit {
   cpuArena: boolean;
   /** Map initializers from the model files instead of copying them (ASR_MAP_WEIGHTS); absent: copied. */
   mapWeights?: boolean;
-  /** Cross-attention keys and values by sessions of their own, a layer at a time (ASR_CROSS_ATTENTION=apart); absent: in the decoder. */
+  /** Cross-attention keys and values by sessions of their own, a layer at a time (ASR_CROSS_ATTENTION_APART); absent: in the decoder. */
   crossAttentionApart?: boolean;
   /** How the encoder is loaded and fed; without it, the hub's graph as it is, on 30-s windows. */
   encoder?: EncoderSettings;

@@ -20,10 +20,15 @@ import { TokenText } from './token-text.js';
 import { mergeWindows, type WindowTokens } from './window-merge.js';
 import { fixedWindows, windowAudio } from './window-plan.js';
 
+/** An onnxruntime session run with all its outputs fetched. */
+interface WholeRunSession {
+  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
+}
+
 /** What this module relies on: parts of transformers.js's Whisper objects, and the token text. */
 export interface WhisperParts {
   model: {
-    sessions: { model: { run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>> }; decoder_model_merged: DecoderSession };
+    sessions: { model: WholeRunSession; decoder_model_merged: DecoderSession };
     generation_config: {
       decoder_start_token_id: number;
       /** <|endoftext|>: the first special token; every text token has a smaller id. */
@@ -46,7 +51,7 @@ export interface WhisperParts {
   };
   tokenText: TokenText;
   /** A session per decoder layer computing its cross-attention keys and values, when loaded apart. */
-  crossAttention: { run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>> }[] | null;
+  crossAttention: WholeRunSession[] | null;
 }
 
 const DEFAULT_DECODING: DecodingOptions = { beamSize: 1, temperatureFallback: true, bestOf: 5, conditionOnPreviousText: false };
@@ -81,10 +86,10 @@ export const makeTensor: TensorFactory = (type, data, dims) => new Tensor(type, 
 
 /**
  * [key 0, value 0, key 1, ...] from one session per layer, one after another: what onnxruntime
- * holds besides the JS copies is then one layer's keys and values. Two layers at a time on two
- * threads were no faster (small: ~120 ms a window either way).
+ * holds besides the JS copies is then one layer's keys and values. Two layers at a time, one thread
+ * each, were no faster (small: ~120 ms a window either way).
  */
-function layerByLayer(sessions: NonNullable<WhisperParts['crossAttention']>): CrossAttention {
+function layerByLayer(sessions: WholeRunSession[]): CrossAttention {
   return async (encoded) => {
     const pasts: OrtTensor[] = [];
     for (const [layer, session] of sessions.entries()) {

@@ -87,9 +87,7 @@ function mergedDecoder(decoder: Model): MergedDecoder | string {
  * computes them. Initializers are shared with `decoder` by reference (rawData views included), so
  * the slices must be taken before the decoder's own weights are mapped from the file.
  */
-export function sliceCrossAttention(decoder: Model): CrossAttentionSlices {
-  const merged = mergedDecoder(decoder);
-  if (typeof merged === 'string') return { applied: false, reason: merged };
+function sliceCrossAttention(decoder: Model, merged: MergedDecoder): CrossAttentionSlices {
   const { main, theIf, outputNames } = merged;
   const count = merged.layers.length;
   const encoderInput = (main.input ?? []).find((i) => i.name === ENCODER_STATES);
@@ -137,20 +135,20 @@ const pastOf = (outputName: string) => outputName.replace(/^present\./, 'past_ke
  * constants, empty tensors). The projections, and the weights only they read, are dropped. Nothing
  * is changed unless every output can be.
  */
-function readCrossAttentionFromPasts(decoder: Model): RewriteOutcome {
-  const merged = mergedDecoder(decoder);
-  if (typeof merged === 'string') return { applied: false, reason: merged };
+function readCrossAttentionFromPasts(merged: MergedDecoder): RewriteOutcome {
   const { main, theIf, outputNames } = merged;
   const inputs = new Set((main.input ?? []).map((i) => i.name ?? ''));
-  const branches = subgraphsOf(theIf);
   const positions = merged.layers.flatMap(({ key, value }) => [key, value]);
-  const producers = (branch: Graph) => new Map((branch.node ?? []).flatMap((n) => (n.output ?? []).map((o) => [o, n] as const)));
+  const branches = subgraphsOf(theIf).map((graph) => ({
+    graph,
+    producers: new Map((graph.node ?? []).flatMap((n) => (n.output ?? []).map((o) => [o, n] as const))),
+  }));
   // The cached branch returns a Constant for every cross-attention output; the other computes them.
-  const cached = branches.find((b) => positions.every((p) => producers(b).get(b.output?.[p]?.name ?? '')?.opType === 'Constant'));
-  const computing = branches.find((b) => b !== cached);
-  if (!cached || !computing) return { applied: false, reason: 'no branch returns constants for the cross-attention outputs (no cached branch)' };
-  const cachedProducers = producers(cached);
-  const computingProducers = producers(computing);
+  const cachedBranch = branches.find((b) => positions.every((p) => b.producers.get(b.graph.output?.[p]?.name ?? '')?.opType === 'Constant'));
+  const computingBranch = branches.find((b) => b !== cachedBranch);
+  if (!cachedBranch || !computingBranch) return { applied: false, reason: 'no branch returns constants for the cross-attention outputs (no cached branch)' };
+  const { graph: cached, producers: cachedProducers } = cachedBranch;
+  const { graph: computing, producers: computingProducers } = computingBranch;
   const plan: { past: string; output: string; producer: Node; computed: Set<string>; empty: Node }[] = [];
   for (const p of positions) {
     const past = pastOf(outputNames[p]!);
@@ -176,8 +174,10 @@ function readCrossAttentionFromPasts(decoder: Model): RewriteOutcome {
  * (readCrossAttentionFromPasts); the decoder is left as it was unless both apply.
  */
 export function crossAttentionApart(decoder: Model): CrossAttentionSlices {
-  const slices = sliceCrossAttention(decoder);
+  const merged = mergedDecoder(decoder);
+  if (typeof merged === 'string') return { applied: false, reason: merged };
+  const slices = sliceCrossAttention(decoder, merged);
   if (!slices.applied) return slices;
-  const rewritten = readCrossAttentionFromPasts(decoder);
+  const rewritten = readCrossAttentionFromPasts(merged);
   return rewritten.applied ? { ...slices, note: `${slices.note}; ${rewritten.note}` } : rewritten;
 }
