@@ -60,6 +60,17 @@ describe('long audio', () => {
   });
 });
 
+describe('the worker', () => {
+  it('loads transformers.js without the image library it never uses (libvips is not mapped), and transcribes', async () => {
+    const pool = await startPool(TEST_MODEL_ID, await cachedModelsRoot());
+    const { result } = await pool.transcribe(audio(2), request({ language: 'en' }));
+    expect(result.language).toBe('en');
+    const maps = readFileSync('/proc/self/maps', 'utf8');
+    expect(maps).toContain('onnxruntime');
+    expect(maps).not.toMatch(/libvips|sharp-linux/);
+  });
+});
+
 describe('worker recycling', () => {
   it('replaces a worker after its job quota, without losing the next job', async () => {
     const pool = await startPool(TEST_MODEL_ID, await cachedModelsRoot(), undefined, 2);

@@ -5,7 +5,7 @@
 import vm from 'node:vm';
 import v8 from 'node:v8';
 import path from 'node:path';
-import { AutoFeatureExtractor, AutoModelForSpeechSeq2Seq, env, Tensor } from '@huggingface/transformers';
+import { transformersWithoutImages } from './image-library.js';
 import { WindowDecoder, type CrossAttention, type DecoderSession, type OrtTensor, type TensorFactory } from './decode-loop.js';
 import { fixedTokenBudget, maxNewTokens } from './decoding-policy.js';
 import { cropFrames, encoderFrames, type WindowSettings } from './encoder-window.js';
@@ -19,6 +19,8 @@ import type { DecodingOptions, Segment, TranscribeRequest, TranscriptionResult, 
 import { TokenText } from './token-text.js';
 import { mergeWindows, type WindowTokens } from './window-merge.js';
 import { fixedWindows, windowAudio } from './window-plan.js';
+
+const { AutoFeatureExtractor, AutoModelForSpeechSeq2Seq, env, Tensor } = transformersWithoutImages();
 
 /** An onnxruntime session run with all its outputs fetched. */
 interface WholeRunSession {
