@@ -7,9 +7,10 @@
 // prepacks are unmapped once packed, the rest stay pages the kernel can drop and read back.
 //
 // A table that a Gather looks rows up in and a kernel also prepacks (Whisper's token embedding,
-// tied to the logits' projection: 26 MB for base, 40 MB for small) would stay mapped whole, every
-// page touched by the packing. Its other readers get a mapping of their own of the same bytes,
-// released once packed, and the lookup's mapping holds only the rows that are looked up.
+// tied to the logits' projection: 26 MB for base, 40 MB for small, when lookup-rows.ts could not
+// give its lookups a file of their own) would stay mapped whole, every page touched by the
+// packing. Its other readers get a mapping of their own of the same bytes, released once packed,
+// and the lookup's mapping holds only the pages that are looked up.
 import onnxProto from 'onnx-proto';
 import { graphsOf, type Graph, type Model } from './onnx-graph.js';
 

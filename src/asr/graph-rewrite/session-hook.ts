@@ -4,12 +4,13 @@
 // session is created from graph bytes prepared here instead: the encoder's rewrites, and weights
 // mapped from the file rather than copied (mapped-weights.ts). The files on disk stay the hub's,
 // and every call outside `withRewrittenModels` reaches onnxruntime untouched.
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { settlePendingReads } from '../pending-reads.js';
 import { crossAttentionApart, isMergedDecoderFile } from './cross-attention.js';
 import { isEncoderFile, rewriteEncoder, type EncoderRewrites } from './encoder-rewrite.js';
+import { lookUpRowsFromFile } from './lookup-rows.js';
 import { mapWeightsFromFile } from './mapped-weights.js';
 import { decodeModel, encodeModel, type Model } from './onnx-graph.js';
 
@@ -51,6 +52,8 @@ interface PreparedGraph {
   weightsFolder: string | null;
   fitsWindow: boolean;
   crossAttention: { bytes: Uint8Array; weightsFolder: string | null }[];
+  /** Files written for this session (lookup-rows.ts), removed once it is created or refused. */
+  rowsFiles: string[];
 }
 
 const MB = 2 ** 20;
@@ -81,9 +84,32 @@ function prepareGraph(file: Buffer, filePath: string, wanted: ModelRewrites, not
   const crossAttention = slices?.applied
     ? slices.layers.map((layer) => ({ weightsFolder: mapWeights(layer, file, filePath, wanted, null), bytes: encodeModel(layer) }))
     : [];
-  const weightsFolder = mapWeights(model, file, filePath, wanted, notes);
-  const changed = encoder.changed || weightsFolder !== null || crossAttention.length > 0;
-  return { bytes: changed ? encodeModel(model) : null, weightsFolder, fitsWindow: encoder.fitsWindow, crossAttention };
+  const rows = wanted.mapWeights ? lookUpRows(model, file, filePath, notes) : [];
+  try {
+    const weightsFolder = mapWeights(model, file, filePath, wanted, notes) ?? (rows.length > 0 ? path.dirname(filePath) : null);
+    const changed = encoder.changed || weightsFolder !== null || crossAttention.length > 0;
+    return { bytes: changed ? encodeModel(model) : null, weightsFolder, fitsWindow: encoder.fitsWindow, crossAttention, rowsFiles: rows };
+  } catch (error) {
+    removeFiles(rows);
+    throw error;
+  }
+}
+
+/** Tables looked up by column get a rows file to look up in (done before the weights' mapping is declared: it reads their bytes). */
+function lookUpRows(model: Model, file: Buffer, filePath: string, notes: string[]): string[] {
+  const fileName = path.basename(filePath);
+  const bytes = new Map((model.graph?.initializer ?? []).map((t) => [t.name ?? '', t.rawData]));
+  const rows = lookUpRowsFromFile(model, path.dirname(filePath), fileName, (name) => {
+    const raw = bytes.get(name);
+    return raw && raw.buffer === file.buffer ? raw : undefined;
+  });
+  if (rows.applied) notes.push(`${fileName}: ${rows.tables} table(s) looked up by column (${(rows.bytes / MB).toFixed(1)} MB) given a file of rows to look up in`);
+  else if (rows.reason) notes.push(`${fileName}: tables looked up by column as they are: ${rows.reason}`);
+  return rows.applied ? rows.files : [];
+}
+
+function removeFiles(files: string[]): void {
+  for (const file of files) rmSync(file, { force: true });
 }
 
 function withWeightsFolder(options: SessionOptions | undefined, folder: string | null): SessionOptions | undefined {
@@ -146,6 +172,13 @@ export async function withRewrittenModels<T>(wanted: ModelRewrites, load: () => 
       return original.apply(sessions, args);
     }
     if (!prepared.bytes) return original.apply(sessions, args);
+    try {
+      return await createFromPrepared(prepared, name, options, args);
+    } finally {
+      removeFiles(prepared.rowsFiles);
+    }
+  };
+  const createFromPrepared = async (prepared: PreparedGraph, name: string, options: SessionOptions | undefined, args: unknown[]) => {
     // The file's bytes are garbage now, and so are transformers.js's reads of the model files
     // once they end (pending-reads.ts). The first collection finds them unreachable, the second
     // frees them (V8 releases array buffers behind its collections), so that onnxruntime does

@@ -1,0 +1,135 @@
+// Tables looked up by column (the hub's quantized token embedding) given a file of rows: the rows
+// file holds the table's transpose, the lookups read it with the same result bit for bit, the file
+// is gone once the session holds it, and anything that cannot be done leaves the graph as it was.
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { threadId } from 'node:worker_threads';
+import ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { lookUpRowsFromFile } from '../src/asr/graph-rewrite/lookup-rows.js';
+import { attributeInt, decodeModel, graphsOf } from '../src/asr/graph-rewrite/onnx-graph.js';
+import { withRewrittenModels } from '../src/asr/graph-rewrite/session-hook.js';
+import { DataType, GraphBuilder, encodeModel, valueInfo } from '../bench/synth/onnx-builder.js';
+import { cachedModelsRoot } from './support/test-model.js';
+
+const MODEL_ID = 'voicebot-test/whisper-test-tiny-dtypes';
+const options = { intraOpNumThreads: 1, enableCpuMemArena: false };
+const mapOnly = { fuseAttention: false, fitWindow: false, mapWeights: true, crossAttentionApart: false };
+const ROWS = 256;
+const COLUMNS = 4096;
+const rowsFilesIn = async (dir: string) => (await readdir(dir)).filter((name) => name.includes('.rows-'));
+
+/** y = Transpose(Gather(table [256, 4096] uint8, ids, axis=1), perm) — the hub's embedding lookup, small. */
+async function lookupModel(dir: string, perm = [1, 2, 0], alsoRead = false): Promise<string> {
+  const g = new GraphBuilder();
+  const table = g.initializer('embed', DataType.UINT8, [ROWS, COLUMNS], () => Uint8Array.from({ length: ROWS * COLUMNS }, (_, i) => (i * 7919) % 251));
+  const columns = g.apply('Gather', [table, 'ids'], { axis: 1 });
+  g.apply('Transpose', [columns], { perm }, 'y');
+  const outputs = [valueInfo('y', DataType.UINT8)];
+  if (alsoRead) {
+    g.apply('Identity', [columns], {}, 'columns');
+    outputs.push(valueInfo('columns', DataType.UINT8));
+  }
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, 'lookup.onnx');
+  await writeFile(file, encodeModel(g.graph('lookup', [valueInfo('ids', DataType.INT64, [2, 3])], outputs, true), 17));
+  return file;
+}
+
+const ids = new ort.Tensor('int64', BigInt64Array.from([0n, 1n, 4095n, 17n, 2048n, 1n]), [2, 3]);
+
+async function lookedUp(session: ort.InferenceSession): Promise<Uint8Array> {
+  const out = await session.run({ ids });
+  await session.release();
+  return out.y!.data as Uint8Array;
+}
+
+describe('a table looked up by column, given a file of rows', () => {
+  it('looks up the same bytes, and no rows file is left once the session holds it', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'rows-'));
+    const file = await lookupModel(dir);
+    const expected = await lookedUp(await ort.InferenceSession.create(file, options));
+    const loaded = await withRewrittenModels(mapOnly, () => ort.InferenceSession.create(file, options), () => {});
+    expect(loaded.notes).toContain(`lookup.onnx: 1 table(s) looked up by column (1.0 MB) given a file of rows to look up in`);
+    expect(await rowsFilesIn(dir)).toEqual([]);
+    const got = await lookedUp(loaded.value);
+    expect(got).toEqual(expected);
+    // y[0][1] is column 1 of the table.
+    expect(Array.from(got.subarray(ROWS, 2 * ROWS))).toEqual(Array.from({ length: ROWS }, (_, r) => ((r * COLUMNS + 1) * 7919) % 251));
+  });
+
+  it('writes the transpose, and every lookup in every branch reads it with axis 0 and no Transpose', async () => {
+    const dir = path.join(await cachedModelsRoot(MODEL_ID, { dtypes: ['q8', 'int8', 'fp32'] }), MODEL_ID, 'onnx');
+    for (const name of ['decoder_model_merged_quantized.onnx', 'decoder_model_merged_int8.onnx']) {
+      const bytes = await readFile(path.join(dir, name));
+      const model = decodeModel(bytes);
+      const table = model.graph!.initializer!.find((t) => t.name === 'decoder.embed_tokens.weight_quantized')!;
+      const [d, v] = table.dims!.map(Number) as [number, number];
+      const raw = table.rawData!;
+      const rows = lookUpRowsFromFile(model, dir, name, (n) => (n === table.name ? raw : undefined));
+      if (!rows.applied) throw new Error(`not applied: ${rows.reason}`);
+      try {
+        const written = await readFile(rows.files[0]!);
+        expect(written.byteLength).toBe(d * v);
+        for (const [token, dim] of [[0, 0], [1, 0], [v - 1, d - 1], [12345 % v, 7], [v >> 1, d >> 1]] as const) expect(written[token * d + dim]).toBe(raw[dim * v + token]);
+        const gathers = graphsOf(model.graph!).flatMap((g) => g.node ?? []).filter((n) => n.opType === 'Gather' && n.input![0]!.startsWith(table.name!));
+        expect(gathers.length).toBe(2);
+        expect(gathers.every((n) => n.input![0] === `${table.name}.rows` && attributeInt(n, 'axis') === 0)).toBe(true);
+        // The logits' projection still reads the table itself, to pack it.
+        expect(graphsOf(model.graph!).some((g) => (g.node ?? []).some((n) => n.opType !== 'Gather' && n.input!.includes(table.name!)))).toBe(true);
+      } finally {
+        for (const file of rows.files) await rm(file);
+      }
+    }
+  });
+
+  it('a lookup whose columns are read by anything but the Transpose is left as it is, and says why', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'rows-'));
+    const file = await lookupModel(dir, [1, 2, 0], true);
+    const loaded = await withRewrittenModels(mapOnly, () => ort.InferenceSession.create(file, options), () => {});
+    expect(loaded.notes).toContain("lookup.onnx: tables looked up by column as they are: embed's lookup in lookup is not read by a Transpose that puts the column last");
+    expect(await lookedUp(loaded.value)).toEqual(await lookedUp(await ort.InferenceSession.create(file, options)));
+    expect(await rowsFilesIn(dir)).toEqual([]);
+  });
+
+  it('a Transpose that does not put the column last is left as it is', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'rows-'));
+    const file = await lookupModel(dir, [2, 1, 0]);
+    const loaded = await withRewrittenModels(mapOnly, () => ort.InferenceSession.create(file, options), () => {});
+    expect(loaded.notes.some((n) => n.includes('not read by a Transpose that puts the column last'))).toBe(true);
+    expect(await lookedUp(loaded.value)).toEqual(await lookedUp(await ort.InferenceSession.create(file, options)));
+  });
+
+  it('a rows file that cannot be written leaves the lookup as it is, and says why', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'rows-'));
+    const file = await lookupModel(dir);
+    // A directory where the rows file would go: neither removing nor creating it works, even as root.
+    await mkdir(path.join(dir, `.lookup.onnx.embed.rows-${process.pid}-${threadId}`));
+    const loaded = await withRewrittenModels(mapOnly, () => ort.InferenceSession.create(file, options), () => {});
+    expect(loaded.notes.some((n) => /^lookup\.onnx: tables looked up by column as they are: embed.s rows could not be written to .*EISDIR/.test(n))).toBe(true);
+    expect(await lookedUp(loaded.value)).toEqual(await lookedUp(await ort.InferenceSession.create(file, options)));
+  });
+
+  it('replaces a rows file of its own name, which only a dead process with the same pid can have left', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'rows-'));
+    const file = await lookupModel(dir);
+    await writeFile(path.join(dir, `.lookup.onnx.embed.rows-${process.pid}-${threadId}`), 'left by a process killed while loading');
+    const loaded = await withRewrittenModels(mapOnly, () => ort.InferenceSession.create(file, options), () => {});
+    expect(loaded.notes).toContain('lookup.onnx: 1 table(s) looked up by column (1.0 MB) given a file of rows to look up in');
+    expect(await lookedUp(loaded.value)).toEqual(await lookedUp(await ort.InferenceSession.create(file, options)));
+    expect(await rowsFilesIn(dir)).toEqual([]);
+  });
+
+  it('sweeps rows files a dead process left more than an hour ago, and keeps a fresh one (another load in progress)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'rows-'));
+    const file = await lookupModel(dir);
+    const [abandoned, inProgress] = ['.lookup.onnx.embed.rows-1-0', '.lookup.onnx.embed.rows-2-0'];
+    for (const name of [abandoned, inProgress]) await writeFile(path.join(dir, name), 'x');
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    await utimes(path.join(dir, abandoned), twoHoursAgo, twoHoursAgo);
+    const loaded = await withRewrittenModels(mapOnly, () => ort.InferenceSession.create(file, options), () => {});
+    await loaded.value.release();
+    expect(await rowsFilesIn(dir)).toEqual([inProgress]);
+  });
+});
