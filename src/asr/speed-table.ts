@@ -46,6 +46,10 @@ export const SPEED_SAMPLES: readonly SpeedSample[] = [
   { model: 'small', threads: 1, rtf10s: 0.235, source: '1gb-swap-1vcpu-model-reads.json default' },
   { model: 'base', threads: 2, rtf10s: 0.065, source: 'host-2vcpu-cross-apart.json default' },
   { model: 'small', threads: 2, rtf10s: 0.142, source: 'host-2vcpu-cross-apart.json default' },
+  { model: 'base', threads: 2, rtf10s: 0.06, source: 'host-2vcpu-rows.json default' },
+  { model: 'small', threads: 2, rtf10s: 0.161, source: 'host-2vcpu-rows.json default' },
   { model: 'base', threads: 1, rtf10s: 0.087, source: '1gb-swap-1vcpu-cross-apart.json default' },
   { model: 'small', threads: 1, rtf10s: 0.246, source: '1gb-swap-1vcpu-cross-apart.json default' },
+  { model: 'base', threads: 1, rtf10s: 0.078, source: '1gb-swap-1vcpu-rows.json default' },
+  { model: 'small', threads: 1, rtf10s: 0.246, source: '1gb-swap-1vcpu-rows.json default' },
 ];
