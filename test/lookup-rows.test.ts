@@ -45,9 +45,17 @@ async function lookedUp(session: ort.InferenceSession): Promise<Uint8Array> {
   return out.y!.data as Uint8Array;
 }
 
+/** The graph loaded through the hook and as it is: the load's notes, and what each looks up. */
+async function loadBothWays(file: string) {
+  const loaded = await withRewrittenModels(mapOnly, () => ort.InferenceSession.create(file, options), () => {});
+  return { notes: loaded.notes, rewritten: await lookedUp(loaded.value), original: await lookedUp(await ort.InferenceSession.create(file, options)) };
+}
+
+const freshFolder = () => mkdtemp(path.join(os.tmpdir(), 'rows-'));
+
 describe('a table looked up by column, given a file of rows', () => {
   it('looks up the same bytes, and no rows file is left once the session holds it', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'rows-'));
+    const dir = await freshFolder();
     const file = await lookupModel(dir);
     const expected = await lookedUp(await ort.InferenceSession.create(file, options));
     const loaded = await withRewrittenModels(mapOnly, () => ort.InferenceSession.create(file, options), () => {});
@@ -84,45 +92,35 @@ describe('a table looked up by column, given a file of rows', () => {
     }
   });
 
-  it('a lookup whose columns are read by anything but the Transpose is left as it is, and says why', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'rows-'));
-    const file = await lookupModel(dir, [1, 2, 0], true);
-    const loaded = await withRewrittenModels(mapOnly, () => ort.InferenceSession.create(file, options), () => {});
-    expect(loaded.notes).toContain("lookup.onnx: tables looked up by column as they are: embed's lookup in lookup is not read by a Transpose that puts the column last");
-    expect(await lookedUp(loaded.value)).toEqual(await lookedUp(await ort.InferenceSession.create(file, options)));
+  it.each([
+    ['whose columns something else reads too', [1, 2, 0], true],
+    ['whose Transpose does not put the column last', [2, 1, 0], false],
+  ] as const)('a lookup %s is left as it is, and the load says why', async (_, perm, alsoRead) => {
+    const dir = await freshFolder();
+    const { notes, rewritten, original } = await loadBothWays(await lookupModel(dir, [...perm], alsoRead));
+    expect(notes).toContain("lookup.onnx: tables looked up by column as they are: embed's lookup in lookup is not read by a Transpose that puts the column last");
+    expect(rewritten).toEqual(original);
     expect(await rowsFilesIn(dir)).toEqual([]);
   });
 
-  it('a Transpose that does not put the column last is left as it is', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'rows-'));
-    const file = await lookupModel(dir, [2, 1, 0]);
-    const loaded = await withRewrittenModels(mapOnly, () => ort.InferenceSession.create(file, options), () => {});
-    expect(loaded.notes.some((n) => n.includes('not read by a Transpose that puts the column last'))).toBe(true);
-    expect(await lookedUp(loaded.value)).toEqual(await lookedUp(await ort.InferenceSession.create(file, options)));
-  });
-
-  it('a rows file that cannot be written leaves the lookup as it is, and says why', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'rows-'));
+  const ownName = `.lookup.onnx.embed.rows-${process.pid}-${threadId}`;
+  it.each([
+    // A dead process with the same pid (a restarted container) left it.
+    ['a file, which is replaced', (at: string) => writeFile(at, 'left by a process killed while loading'), /^lookup\.onnx: 1 table\(s\) looked up by column \(1\.0 MB\) given a file of rows/, []],
+    // Neither removing nor creating it works, even as root: the lookup stays as it is.
+    ['a directory, which leaves the lookup as it is', (at: string) => mkdir(at), /^lookup\.onnx: tables looked up by column as they are: embed.s rows could not be written to .*EISDIR/, [ownName]],
+  ])('where its rows file goes, %s, and the load says so', async (_, place, note, left) => {
+    const dir = await freshFolder();
     const file = await lookupModel(dir);
-    // A directory where the rows file would go: neither removing nor creating it works, even as root.
-    await mkdir(path.join(dir, `.lookup.onnx.embed.rows-${process.pid}-${threadId}`));
-    const loaded = await withRewrittenModels(mapOnly, () => ort.InferenceSession.create(file, options), () => {});
-    expect(loaded.notes.some((n) => /^lookup\.onnx: tables looked up by column as they are: embed.s rows could not be written to .*EISDIR/.test(n))).toBe(true);
-    expect(await lookedUp(loaded.value)).toEqual(await lookedUp(await ort.InferenceSession.create(file, options)));
-  });
-
-  it('replaces a rows file of its own name, which only a dead process with the same pid can have left', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'rows-'));
-    const file = await lookupModel(dir);
-    await writeFile(path.join(dir, `.lookup.onnx.embed.rows-${process.pid}-${threadId}`), 'left by a process killed while loading');
-    const loaded = await withRewrittenModels(mapOnly, () => ort.InferenceSession.create(file, options), () => {});
-    expect(loaded.notes).toContain('lookup.onnx: 1 table(s) looked up by column (1.0 MB) given a file of rows to look up in');
-    expect(await lookedUp(loaded.value)).toEqual(await lookedUp(await ort.InferenceSession.create(file, options)));
-    expect(await rowsFilesIn(dir)).toEqual([]);
+    await place(path.join(dir, ownName));
+    const { notes, rewritten, original } = await loadBothWays(file);
+    expect(notes.some((n) => note.test(n))).toBe(true);
+    expect(rewritten).toEqual(original);
+    expect(await rowsFilesIn(dir)).toEqual(left);
   });
 
   it('sweeps rows files a dead process left more than an hour ago, and keeps a fresh one (another load in progress)', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'rows-'));
+    const dir = await freshFolder();
     const file = await lookupModel(dir);
     const [abandoned, inProgress] = ['.lookup.onnx.embed.rows-1-0', '.lookup.onnx.embed.rows-2-0'];
     for (const name of [abandoned, inProgress]) await writeFile(path.join(dir, name), 'x');
