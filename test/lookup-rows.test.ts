@@ -130,4 +130,16 @@ describe('a table looked up by column, given a file of rows', () => {
     await loaded.value.release();
     expect(await rowsFilesIn(dir)).toEqual([inProgress]);
   });
+
+  it('an abandoned rows file it cannot remove leaves the lookup as it is, and the load says why', async () => {
+    const dir = await freshFolder();
+    const file = await lookupModel(dir);
+    const abandoned = path.join(dir, '.lookup.onnx.embed.rows-1-0');
+    await mkdir(abandoned);
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    await utimes(abandoned, twoHoursAgo, twoHoursAgo);
+    const { notes, rewritten, original } = await loadBothWays(file);
+    expect(notes.some((n) => /^lookup\.onnx: tables looked up by column as they are: abandoned rows files in .* cannot be swept: .*EISDIR/.test(n))).toBe(true);
+    expect(rewritten).toEqual(original);
+  });
 });

@@ -33,13 +33,18 @@ const CHUNK_BYTES = 1 << 19;
 /** `reason` is null when the graph has no table looked up by column. */
 export type LookupRows = { applied: true; tables: number; bytes: number; files: string[] } | { applied: false; reason: string | null };
 
+type Initializer = onnxProto.onnx.ITensorProto;
+
 interface Lookup {
   graph: onnxProto.onnx.IGraphProto;
   gather: Node;
   transpose: Node;
 }
 
-/** Gather(table, ids, axis=1) read only by Transpose(perm=[1, …, n-1, 0]): the token's column as a row. */
+/**
+ * Every Gather(table, ids, axis=1) read only by Transpose(perm=[1, …, n-1, 0]), the token's column
+ * as a row (none: the table is not looked up), or why one lookup of it is not that.
+ */
 function columnLookups(model: Model, table: string): Lookup[] | string {
   const lookups: Lookup[] = [];
   for (const graph of graphsOf(model.graph!)) {
@@ -55,7 +60,7 @@ function columnLookups(model: Model, table: string): Lookup[] | string {
       lookups.push({ graph, gather, transpose });
     }
   }
-  return lookups.length > 0 ? lookups : `${table} is not looked up`;
+  return lookups;
 }
 
 /** Writes [rows, columns] of `elementBytes`-byte elements as [columns, rows], a chunk at a time. */
@@ -89,7 +94,7 @@ function writeRowsFile(file: string, table: Uint8Array, rows: number, columns: n
     writeTransposed(fd, table, rows, columns, elementBytes);
     return null;
   } catch (error) {
-    unlinkSync(file);
+    rmSync(file, { force: true });
     return error instanceof Error ? error.message : String(error);
   } finally {
     closeSync(fd);
@@ -103,8 +108,9 @@ function sweepAbandoned(folder: string): void {
     const file = path.join(folder, name);
     try {
       if (Date.now() - statSync(file).mtimeMs > ABANDONED_MS) unlinkSync(file);
-    } catch {
-      // Another process removed it first.
+    } catch (error) {
+      // Another process removed it first; anything else means this folder is not ours to write in.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
   }
 }
@@ -116,57 +122,66 @@ function sweepAbandoned(folder: string): void {
  * (before its own mapping is declared). The caller removes `files` once onnxruntime has mapped them.
  */
 export function lookUpRowsFromFile(model: Model, folder: string, fileName: string, tableBytes: (name: string) => Uint8Array | undefined): LookupRows {
-  const files: string[] = [];
-  let bytes = 0;
   const reasons: string[] = [];
-  try {
-    sweepAbandoned(folder);
-  } catch (error) {
-    return { applied: false, reason: `${folder} cannot be listed: ${error instanceof Error ? error.message : String(error)}` };
-  }
-  for (const table of [...(model.graph!.initializer ?? [])]) {
-    const name = table.name ?? '';
+  const tables: { table: Initializer; dims: [number, number]; elementBytes: number; raw: Uint8Array; lookups: Lookup[] }[] = [];
+  for (const table of model.graph!.initializer ?? []) {
     const dims = (table.dims ?? []).map(toNumber);
     const elementBytes = ELEMENT_BYTES[table.dataType ?? 0];
-    const raw = tableBytes(name);
+    const raw = tableBytes(table.name ?? '');
     if (dims.length !== 2 || !elementBytes || !raw || raw.byteLength < MIN_TABLE_BYTES || raw.byteLength !== dims[0]! * dims[1]! * elementBytes) continue;
-    const lookups = columnLookups(model, name);
-    if (typeof lookups === 'string') {
-      if (lookups !== `${name} is not looked up`) reasons.push(lookups);
-      continue;
+    const lookups = columnLookups(model, table.name ?? '');
+    if (typeof lookups === 'string') reasons.push(lookups);
+    else if (lookups.length > 0) tables.push({ table, dims: [dims[0]!, dims[1]!], elementBytes, raw, lookups });
+  }
+  if (tables.length > 0) {
+    try {
+      sweepAbandoned(folder);
+    } catch (error) {
+      return { applied: false, reason: `abandoned rows files in ${folder} cannot be swept: ${error instanceof Error ? error.message : String(error)}` };
     }
+  }
+  const files: string[] = [];
+  let bytes = 0;
+  for (const { table, dims, elementBytes, raw, lookups } of tables) {
+    const name = table.name ?? '';
     const rowsName = `.${fileName}.${name.replace(/[^\w.-]/g, '_')}.rows-${process.pid}-${threadId}`;
     const file = path.join(folder, rowsName);
-    const failure = writeRowsFile(file, raw, dims[0]!, dims[1]!, elementBytes);
+    const failure = writeRowsFile(file, raw, dims[0], dims[1], elementBytes);
     if (failure) {
       reasons.push(`${name}'s rows could not be written to ${folder}: ${failure}`);
       continue;
     }
     files.push(file);
-    const rows = `${name}.rows`;
-    model.graph!.initializer!.push({
-      name: rows,
-      dataType: table.dataType,
-      dims: [dims[1]!, dims[0]!],
-      dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
-      externalData: [
-        { key: 'location', value: rowsName },
-        { key: 'offset', value: '0' },
-        { key: 'length', value: String(raw.byteLength) },
-      ],
-    });
-    for (const { graph, gather, transpose } of lookups) {
-      const columnOutput = gather.output![0]!;
-      gather.input = [rows, gather.input![1]!];
-      gather.attribute = [intAttribute('axis', 0)];
-      gather.output = [transpose.output![0]!];
-      graph.node = (graph.node ?? []).filter((node) => node !== transpose);
-      graph.valueInfo = (graph.valueInfo ?? []).filter((info) => info.name !== columnOutput);
-    }
-    const readStill = graphsOf(model.graph!).some((graph) => (graph.node ?? []).some((node) => node.input?.includes(name)));
-    if (!readStill) model.graph!.initializer = model.graph!.initializer!.filter((t) => t !== table);
     bytes += raw.byteLength;
+    readRows(model, table, dims, lookups, rowsName, raw.byteLength);
   }
   if (files.length === 0) return { applied: false, reason: reasons.length > 0 ? reasons.join('; ') : null };
   return { applied: true, tables: files.length, bytes, files };
+}
+
+/** Declares the rows file's initializer, points every lookup at it, and drops the table if nothing else reads it. */
+function readRows(model: Model, table: Initializer, dims: [number, number], lookups: Lookup[], rowsFile: string, length: number): void {
+  const name = table.name ?? '';
+  const rows = `${name}.rows`;
+  model.graph!.initializer!.push({
+    name: rows,
+    dataType: table.dataType,
+    dims: [dims[1], dims[0]],
+    dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+    externalData: [
+      { key: 'location', value: rowsFile },
+      { key: 'offset', value: '0' },
+      { key: 'length', value: String(length) },
+    ],
+  });
+  for (const { graph, gather, transpose } of lookups) {
+    const columnOutput = gather.output![0]!;
+    gather.input = [rows, gather.input![1]!];
+    gather.attribute = [intAttribute('axis', 0)];
+    gather.output = [transpose.output![0]!];
+    graph.node = (graph.node ?? []).filter((node) => node !== transpose);
+    graph.valueInfo = (graph.valueInfo ?? []).filter((info) => info.name !== columnOutput);
+  }
+  const readStill = graphsOf(model.graph!).some((graph) => (graph.node ?? []).some((node) => node.input?.includes(name)));
+  if (!readStill) model.graph!.initializer = model.graph!.initializer!.filter((t) => t !== table);
 }
