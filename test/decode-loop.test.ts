@@ -139,7 +139,7 @@ describe('decode loop', () => {
     const counted = counting(session);
     let seed = 1;
     const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
-    const decoded = await new WindowDecoder(counted, vocabulary, makeTensor, textOf, random).decodeWindow(
+    const decoded = await new WindowDecoder(counted, vocabulary, makeTensor, textOf, { random }).decodeWindow(
       encoded,
       request({ maxTokens: 60, minTokens: 60, temperatures: FALLBACK_TEMPERATURES, bestOf: 2 }),
     );

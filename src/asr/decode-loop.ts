@@ -112,6 +112,12 @@ export function emptyPasts(session: DecoderSession, tensor: TensorFactory): Reco
 /** Only so that tests can make sampling reproducible. */
 export type RandomSource = () => number;
 
+export interface WindowDecoderOptions {
+  /** For a decoder whose uncached branch reads them from its past inputs (cross-attention.ts). */
+  crossAttention?: CrossAttention | null;
+  random?: RandomSource;
+}
+
 export class WindowDecoder {
   private readonly layers: number;
   private readonly selfPastNames: string[];
@@ -120,7 +126,8 @@ export class WindowDecoder {
   private readonly firstFetches: string[];
   private readonly cachedFetches: string[];
   private readonly emptyPasts: Record<string, OrtTensor>;
-  private crossAttention: CrossAttention | null = null;
+  private readonly crossAttention: CrossAttention | null;
+  private readonly random: RandomSource;
   private readonly hasCacheSwitch: boolean;
   private readonly useCache: OrtTensor;
   private readonly noCache: OrtTensor;
@@ -130,8 +137,10 @@ export class WindowDecoder {
     private readonly vocabulary: WhisperVocabulary,
     private readonly tensor: TensorFactory,
     private readonly textOf: (tokens: number[]) => string,
-    private readonly random: RandomSource = Math.random,
+    options: WindowDecoderOptions = {},
   ) {
+    this.crossAttention = options.crossAttention ?? null;
+    this.random = options.random ?? Math.random;
     this.layers = session.inputNames.filter((n) => /^past_key_values\.\d+\.decoder\.key$/.test(n)).length;
     if (this.layers === 0) throw new AsrError('failed', `the decoder has no past_key_values inputs (${session.inputNames.join(', ')}): a merged decoder is needed`);
     const names = (kind: string, side: string) =>
@@ -145,11 +154,6 @@ export class WindowDecoder {
     this.useCache = tensor('bool', Uint8Array.of(1), [1]);
     this.noCache = tensor('bool', Uint8Array.of(0), [1]);
     this.emptyPasts = emptyPasts(session, tensor);
-  }
-
-  /** For a decoder whose uncached branch reads them from its past inputs (cross-attention.ts). */
-  computeCrossAttentionWith(compute: CrossAttention): void {
-    this.crossAttention = compute;
   }
 
   /**

@@ -129,10 +129,9 @@ export class WhisperRunner {
     this.logMel.compute(Float32Array.from({ length: features.sampling_rate }, (_, i) => Math.sin(i)));
     const vocabulary = readVocabulary(parts);
     this.vocabulary = vocabulary;
-    this.decoder = new WindowDecoder(parts.model.sessions.decoder_model_merged, vocabulary, makeTensor, (tokens) =>
-      parts.tokenText.decode(tokens, { skipSpecial: true }),
-    );
-    if (crossAttention) this.decoder.computeCrossAttentionWith(crossAttention);
+    this.decoder = new WindowDecoder(parts.model.sessions.decoder_model_merged, vocabulary, makeTensor, (tokens) => parts.tokenText.decode(tokens, { skipSpecial: true }), {
+      crossAttention,
+    });
   }
 
   static async load(init: WorkerInit): Promise<WhisperRunner> {
