@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MODEL_CATALOG } from '../src/asr/catalog.js';
+import { WINDOW_DEFAULTS } from '../src/asr/encoder-window.js';
 import { missingModelFiles } from '../src/asr/model-store.js';
 import { AsrPool } from '../src/asr/pool.js';
 import { DEFAULT_VAD_OPTIONS } from '../src/asr/vad-segments.js';
@@ -78,8 +79,20 @@ const { modelId, modelsDir, synthetic } = await model(values.model);
 const poolWith = (vad: boolean) =>
   new AsrPool({
     size: 1,
-    // Synthetic weights loop by nature: fallback would re-decode every window at five temperatures (as bench/measure.ts, off for them).
-    init: { modelId, modelsDir, dtype: 'q8', threads, cpuArena: false, ...(synthetic ? { decoding: { temperatureFallback: false } } : {}), ...(vad ? { vad: DEFAULT_VAD_OPTIONS } : {}) },
+    // The bot's defaults (ASR_FUSED_ATTENTION, ASR_WINDOW=full, ASR_MAP_WEIGHTS, ASR_CROSS_ATTENTION_APART). Synthetic
+    // weights loop by nature: fallback would re-decode every window at five temperatures (as bench/measure.ts, off for them).
+    init: {
+      modelId,
+      modelsDir,
+      dtype: 'q8',
+      threads,
+      cpuArena: false,
+      mapWeights: true,
+      crossAttentionApart: true,
+      encoder: { fusedAttention: true, window: { mode: 'full', ...WINDOW_DEFAULTS } },
+      ...(synthetic ? { decoding: { temperatureFallback: false } } : {}),
+      ...(vad ? { vad: DEFAULT_VAD_OPTIONS } : {}),
+    },
     maxTasksPerWorker: 0,
     recycleRssMb: 0,
   });
