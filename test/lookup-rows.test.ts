@@ -4,10 +4,9 @@
 import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { threadId } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { lookUpRowsFromFile } from '../src/asr/graph-rewrite/lookup-rows.js';
+import { LOADER, lookUpRowsFromFile } from '../src/asr/graph-rewrite/lookup-rows.js';
 import { attributeInt, decodeModel, graphsOf } from '../src/asr/graph-rewrite/onnx-graph.js';
 import { withRewrittenModels } from '../src/asr/graph-rewrite/session-hook.js';
 import { DataType, GraphBuilder, encodeModel, valueInfo } from '../bench/synth/onnx-builder.js';
@@ -103,7 +102,7 @@ describe('a table looked up by column, given a file of rows', () => {
     expect(await rowsFilesIn(dir)).toEqual([]);
   });
 
-  const ownName = `.lookup.onnx.embed.rows-${process.pid}-${threadId}`;
+  const ownName = `.lookup.onnx.embed.rows-${LOADER}`;
   it.each([
     // A dead process with the same pid (a restarted container) left it.
     ['a file, which is replaced', (at: string) => writeFile(at, 'left by a process killed while loading'), /^lookup\.onnx: 1 table\(s\) looked up by column \(1\.0 MB\) given a file of rows/, []],
@@ -122,7 +121,7 @@ describe('a table looked up by column, given a file of rows', () => {
   it('sweeps rows files a dead process left more than an hour ago, and keeps a fresh one (another load in progress)', async () => {
     const dir = await freshFolder();
     const file = await lookupModel(dir);
-    const [abandoned, inProgress] = ['.lookup.onnx.embed.rows-1-0', '.lookup.onnx.embed.rows-2-0'];
+    const [abandoned, inProgress] = ['.lookup.onnx.embed.rows-gone-host-1-0', '.lookup.onnx.embed.rows-other-host-7-1'];
     for (const name of [abandoned, inProgress]) await writeFile(path.join(dir, name), 'x');
     const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
     await utimes(path.join(dir, abandoned), twoHoursAgo, twoHoursAgo);
@@ -134,7 +133,7 @@ describe('a table looked up by column, given a file of rows', () => {
   it('an abandoned rows file it cannot remove leaves the lookup as it is, and the load says why', async () => {
     const dir = await freshFolder();
     const file = await lookupModel(dir);
-    const abandoned = path.join(dir, '.lookup.onnx.embed.rows-1-0');
+    const abandoned = path.join(dir, '.lookup.onnx.embed.rows-gone-host-1-0');
     await mkdir(abandoned);
     const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
     await utimes(abandoned, twoHoursAgo, twoHoursAgo);

@@ -11,6 +11,7 @@
 // per loading thread, and removed once onnxruntime has mapped it: nothing on disk outlives the
 // session but what a crash leaves, which the next load in that folder sweeps away.
 import { closeSync, openSync, readdirSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { threadId } from 'node:worker_threads';
 import onnxProto from 'onnx-proto';
@@ -25,10 +26,18 @@ const ELEMENT_BYTES: Partial<Record<number, number>> = {
 };
 /** Tables smaller than this are not worth a file. */
 const MIN_TABLE_BYTES = 1 << 20;
-const ROWS_FILE = /^\..+\.rows-\d+-\d+$/;
+const ROWS_FILE = /^\..+\.rows-[\w.-]+-\d+-\d+$/;
 /** A load takes seconds; a rows file this old was left by a process that died while loading. */
 const ABANDONED_MS = 60 * 60 * 1000;
 const CHUNK_BYTES = 1 << 19;
+
+const safeName = (name: string) => name.replace(/[^\w.-]/g, '_');
+/**
+ * Who writes a rows file: host, process and thread. The host keeps processes apart that share a
+ * models folder from several containers (each may well be pid 7); a restarted container keeps its
+ * host name and pid, so a file of its own name can only be its dead predecessor's.
+ */
+export const LOADER = `${safeName(os.hostname())}-${process.pid}-${threadId}`;
 
 /** `reason` is null when the graph has no table looked up by column. */
 export type LookupRows = { applied: true; tables: number; bytes: number; files: string[] } | { applied: false; reason: string | null };
@@ -84,7 +93,7 @@ function writeTransposed(fd: number, table: Uint8Array, rows: number, columns: n
 function writeRowsFile(file: string, table: Uint8Array, rows: number, columns: number, elementBytes: number): string | null {
   let fd: number;
   try {
-    // A file of this name is a dead process's: in a container the restarted bot has the same pid.
+    // A file of this name is a dead process's (see LOADER).
     rmSync(file, { force: true });
     fd = openSync(file, 'wx', 0o600);
   } catch (error) {
@@ -144,7 +153,7 @@ export function lookUpRowsFromFile(model: Model, folder: string, fileName: strin
   let bytes = 0;
   for (const { table, dims, elementBytes, raw, lookups } of tables) {
     const name = table.name ?? '';
-    const rowsName = `.${fileName}.${name.replace(/[^\w.-]/g, '_')}.rows-${process.pid}-${threadId}`;
+    const rowsName = `.${fileName}.${safeName(name)}.rows-${LOADER}`;
     const file = path.join(folder, rowsName);
     const failure = writeRowsFile(file, raw, dims[0], dims[1], elementBytes);
     if (failure) {
