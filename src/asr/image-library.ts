@@ -14,12 +14,6 @@ type Transformers = typeof import('@huggingface/transformers');
 
 const requireHere = createRequire(import.meta.url);
 
-function imageLibraryStandIn(): () => never {
-  return () => {
-    throw new Error(IMAGE_LIBRARY_LEFT_OUT);
-  };
-}
-
 /** transformers.js, loaded without sharp. */
 export function transformersWithoutImages(): Transformers {
   const transformers = requireHere.resolve('@huggingface/transformers');
@@ -28,7 +22,9 @@ export function transformersWithoutImages(): Transformers {
     const standIn = new Module(imageLibrary);
     standIn.filename = imageLibrary;
     standIn.loaded = true;
-    standIn.exports = imageLibraryStandIn();
+    standIn.exports = (): never => {
+      throw new Error(IMAGE_LIBRARY_LEFT_OUT);
+    };
     requireHere.cache[imageLibrary] = standIn;
   }
   return requireHere(transformers) as Transformers;

@@ -54,10 +54,10 @@ interface Lookup {
  * Every Gather(table, ids, axis=1) read only by Transpose(perm=[1, …, n-1, 0]), the token's column
  * as a row (none: the table is not looked up), or why one lookup of it is not that.
  */
-function columnLookups(model: Model, table: string): Lookup[] | string {
+function columnLookups(indexes: GraphIndex[], table: string): Lookup[] | string {
   const lookups: Lookup[] = [];
-  for (const graph of graphsOf(model.graph!)) {
-    const index = new GraphIndex(graph);
+  for (const index of indexes) {
+    const graph = index.graph;
     for (const gather of graph.node ?? []) {
       if (gather.opType !== 'Gather' || gather.input?.[0] !== table) continue;
       const axis = attributeInt(gather, 'axis') ?? 0;
@@ -127,18 +127,19 @@ function sweepAbandoned(folder: string): void {
 /**
  * Gives every 2-D table that is only ever looked up by column (`Gather(axis=1)` then a Transpose
  * putting the column last) a rows file in `folder` and a `.rows` initializer mapped from it, and
- * rewrites each lookup into `Gather(axis=0)` on it. `tableBytes` gives an initializer's bytes
- * (before its own mapping is declared). The caller removes `files` once onnxruntime has mapped them.
+ * rewrites each lookup into `Gather(axis=0)` on it. Tables are read from their raw bytes, so this
+ * runs before their mapping is declared. The caller removes `files` once onnxruntime has mapped them.
  */
-export function lookUpRowsFromFile(model: Model, folder: string, fileName: string, tableBytes: (name: string) => Uint8Array | undefined): LookupRows {
+export function lookUpRowsFromFile(model: Model, folder: string, fileName: string): LookupRows {
   const reasons: string[] = [];
+  const indexes = graphsOf(model.graph!).map((graph) => new GraphIndex(graph));
   const tables: { table: Initializer; dims: [number, number]; elementBytes: number; raw: Uint8Array; lookups: Lookup[] }[] = [];
   for (const table of model.graph!.initializer ?? []) {
     const dims = (table.dims ?? []).map(toNumber);
     const elementBytes = ELEMENT_BYTES[table.dataType ?? 0];
-    const raw = tableBytes(table.name ?? '');
+    const raw = table.rawData;
     if (dims.length !== 2 || !elementBytes || !raw || raw.byteLength < MIN_TABLE_BYTES || raw.byteLength !== dims[0]! * dims[1]! * elementBytes) continue;
-    const lookups = columnLookups(model, table.name ?? '');
+    const lookups = columnLookups(indexes, table.name ?? '');
     if (typeof lookups === 'string') reasons.push(lookups);
     else if (lookups.length > 0) tables.push({ table, dims: [dims[0]!, dims[1]!], elementBytes, raw, lookups });
   }

@@ -84,7 +84,7 @@ function prepareGraph(file: Buffer, filePath: string, wanted: ModelRewrites, not
   const crossAttention = slices?.applied
     ? slices.layers.map((layer) => ({ weightsFolder: mapWeights(layer, file, filePath, wanted, null), bytes: encodeModel(layer) }))
     : [];
-  const rows = wanted.mapWeights ? lookUpRows(model, file, filePath, notes) : [];
+  const rows = wanted.mapWeights ? lookUpRows(model, filePath, notes) : [];
   try {
     const weightsFolder = mapWeights(model, file, filePath, wanted, notes) ?? (rows.length > 0 ? path.dirname(filePath) : null);
     const changed = encoder.changed || weightsFolder !== null || crossAttention.length > 0;
@@ -96,13 +96,9 @@ function prepareGraph(file: Buffer, filePath: string, wanted: ModelRewrites, not
 }
 
 /** Tables looked up by column get a rows file to look up in (done before the weights' mapping is declared: it reads their bytes). */
-function lookUpRows(model: Model, file: Buffer, filePath: string, notes: string[]): string[] {
+function lookUpRows(model: Model, filePath: string, notes: string[]): string[] {
   const fileName = path.basename(filePath);
-  const bytes = new Map((model.graph?.initializer ?? []).map((t) => [t.name ?? '', t.rawData]));
-  const rows = lookUpRowsFromFile(model, path.dirname(filePath), fileName, (name) => {
-    const raw = bytes.get(name);
-    return raw && raw.buffer === file.buffer ? raw : undefined;
-  });
+  const rows = lookUpRowsFromFile(model, path.dirname(filePath), fileName);
   if (rows.applied) notes.push(`${fileName}: ${rows.tables} table(s) looked up by column (${(rows.bytes / MB).toFixed(1)} MB) given a file of rows to look up in`);
   else if (rows.reason) notes.push(`${fileName}: tables looked up by column as they are: ${rows.reason}`);
   return rows.applied ? rows.files : [];
