@@ -98,7 +98,7 @@ describe('the ASR pool', () => {
   it('replaces a worker that passes its task deadline, like a crashed one, and fails the task after a second time', async () => {
     const exits: WorkerExitReason[] = [];
     let deadlineMs = 1;
-    const pool = await startPool({ taskDeadlineMs: () => deadlineMs });
+    const pool = await startPool({ transcriptionDeadlineMs: () => deadlineMs });
     pool.on('worker_exit', (e) => exits.push(e.reason));
     const samples = (await decodeToPcm(writeFile(speechOgg('A stuck worker.', 3), 'stuck.ogg'), { ffmpegPath, maxSeconds: 60 })).samples;
     const error = await pool.transcribe(samples, request).catch((e: unknown) => e);

@@ -1,5 +1,5 @@
 // A pool of ASR worker threads. Inference never runs on the main thread.
-// A worker that dies, or passes its task's deadline, is replaced and its task retried once on the
+// A worker that dies, or passes its transcription's deadline, is replaced and its transcription retried once on the
 // fresh one; a replacement that cannot load is retried with backoff.
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
@@ -12,14 +12,14 @@ import type { SpeechPlan } from './window-plan.js';
 export interface PoolOptions {
   size: number;
   init: Omit<WorkerInit, 'workerId'>;
-  /** Replace a worker after this many tasks (0: never), so slow leaks in native code cannot pile up. */
+  /** Replace a worker after this many transcriptions (0: never), so slow leaks in native code cannot pile up. */
   maxTasksPerWorker: number;
-  /** Replace a worker when process RSS is above this after a task (0: never). */
+  /** Replace a worker when process RSS is above this after a transcription (0: never). */
   recycleRssMb: number;
   /** Called with each new Worker: lets operators and fault tests see the threads. */
   onSpawn?: (worker: Worker, workerId: number) => void;
-  /** How long a task on audio of this length may run before its worker counts as stuck (default: transcribeDeadlineMs). */
-  taskDeadlineMs?: (audioSeconds: number) => number;
+  /** How long a transcription on audio of this length may run before its worker counts as stuck (default: transcribeDeadlineMs). */
+  transcriptionDeadlineMs?: (audioSeconds: number) => number;
   /** Wait before respawning after this many load failures in a row (default: 1 s doubling to 60 s). */
   respawnDelayMs?: (failuresInARow: number) => number;
 }
@@ -32,8 +32,8 @@ function defaultRespawnDelayMs(failuresInARow: number): number {
 }
 
 /**
- * Audio for a task that the caller hands over: its buffer is transferred to the worker (no copy),
- * and `reload` produces it again (e.g. by decoding the file once more) when the task must be
+ * Audio for a transcription that the caller hands over: its buffer is transferred to the worker (no copy),
+ * and `reload` produces it again (e.g. by decoding the file once more) when the transcription must be
  * retried on a fresh worker. A bare Float32Array is copied instead, for callers that reuse it.
  */
 export interface HandedOverAudio {
@@ -67,7 +67,7 @@ export interface PoolEvents {
  */
 const WORKER_HEAP_LIMITS = { maxYoungGenerationSizeMb: 3, maxOldGenerationSizeMb: 512 };
 
-interface Task {
+interface PendingTranscription {
   samples: Float32Array;
   /** Set for handed-over audio: transferred, and reloaded for a retry. */
   reload?: () => Promise<Float32Array>;
@@ -85,10 +85,10 @@ interface Slot {
   id: number;
   worker: Worker;
   ready: boolean;
-  task?: Task & { requestId: number };
+  running?: PendingTranscription & { requestId: number };
   jobs: number;
   retiring: boolean;
-  /** The running task's deadline; when it fires the worker is stopped and replaced like a crashed one. */
+  /** The running transcription's deadline; when it fires the worker is stopped and replaced like a crashed one. */
   deadline?: NodeJS.Timeout;
   timedOut: boolean;
 }
@@ -101,7 +101,7 @@ function workerEntry(): URL {
 
 export class AsrPool extends EventEmitter<PoolEvents> {
   private readonly slots = new Map<number, Slot>();
-  private readonly waiting: Task[] = [];
+  private readonly waiting: PendingTranscription[] = [];
   private nextWorkerId = 1;
   private nextRequestId = 1;
   private closed = false;
@@ -129,7 +129,7 @@ export class AsrPool extends EventEmitter<PoolEvents> {
   }
 
   get busyWorkers(): number {
-    return [...this.slots.values()].filter((s) => s.task).length;
+    return [...this.slots.values()].filter((s) => s.running).length;
   }
 
   get readyWorkers(): number {
@@ -149,7 +149,7 @@ export class AsrPool extends EventEmitter<PoolEvents> {
     this.closed = true;
     for (const timer of this.respawns) clearTimeout(timer);
     this.respawns.clear();
-    for (const task of this.waiting.splice(0)) task.reject(new AsrError('failed', 'the ASR pool closed'));
+    for (const transcription of this.waiting.splice(0)) transcription.reject(new AsrError('failed', 'the ASR pool closed'));
     await Promise.all([...this.slots.values()].map((s) => this.stop(s)));
     this.slots.clear();
   }
@@ -204,17 +204,17 @@ export class AsrPool extends EventEmitter<PoolEvents> {
   }
 
   private onTaskMessage(slot: Slot, message: Exclude<FromWorker, { type: 'ready' } | { type: 'load_failed' }>): void {
-    const task = slot.task;
-    if (!task || task.requestId !== message.requestId) return;
+    const transcription = slot.running;
+    if (!transcription || transcription.requestId !== message.requestId) return;
     if (message.type === 'progress') {
-      task.onProgress(message.chunksDone, message.chunksTotal);
+      transcription.onProgress(message.chunksDone, message.chunksTotal);
       return;
     }
-    slot.task = undefined;
+    slot.running = undefined;
     clearTimeout(slot.deadline);
     slot.jobs++;
-    if (message.type === 'result') task.resolve({ result: message.result, speech: message.speech, workerId: slot.id, threads: this.options.init.threads });
-    else task.reject(new AsrError('failed', `worker ${slot.id}: ${message.message}`));
+    if (message.type === 'result') transcription.resolve({ result: message.result, speech: message.speech, workerId: slot.id, threads: this.options.init.threads });
+    else transcription.reject(new AsrError('failed', `worker ${slot.id}: ${message.message}`));
     this.maybeRecycle(slot);
     this.dispatch();
   }
@@ -233,41 +233,41 @@ export class AsrPool extends EventEmitter<PoolEvents> {
     clearTimeout(slot.deadline);
     // Terminated by close(): a shutdown, not a restart.
     if (this.closed) {
-      slot.task?.reject(new AsrError('failed', 'the ASR pool closed'));
+      slot.running?.reject(new AsrError('failed', 'the ASR pool closed'));
       return;
     }
     const oom = (error as NodeJS.ErrnoException | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
     const reason: WorkerExitReason = slot.timedOut ? 'timed_out' : slot.retiring ? 'recycled' : !slot.ready ? 'load_failed' : oom ? 'out_of_memory' : 'crashed';
-    const detail = slot.timedOut ? 'its task passed the deadline for its audio length' : error ? `${error.name}: ${error.message}` : `exit code ${code}`;
+    const detail = slot.timedOut ? 'its transcription passed the deadline for its audio length' : error ? `${error.name}: ${error.message}` : `exit code ${code}`;
     this.emit('worker_exit', { workerId: slot.id, reason, detail, jobs: slot.jobs });
 
-    const task = slot.task;
-    if (task) this.retry(task, reason, detail);
+    const transcription = slot.running;
+    if (transcription) this.retry(transcription, reason, detail);
     this.replace(slot, detail);
   }
 
-  private retry(task: Task, reason: WorkerExitReason, detail: string): void {
-    task.attempts++;
-    if (task.attempts >= 2) {
-      task.reject(
+  private retry(transcription: PendingTranscription, reason: WorkerExitReason, detail: string): void {
+    transcription.attempts++;
+    if (transcription.attempts >= 2) {
+      transcription.reject(
         reason === 'timed_out'
           ? new AsrError('timed_out', `the ASR worker passed the deadline twice on this audio (${detail})`)
           : new AsrError('crashed', `the ASR worker died twice on this audio (last: ${reason}, ${detail})`),
       );
       return;
     }
-    if (!task.reload) {
-      this.waiting.unshift(task);
+    if (!transcription.reload) {
+      this.waiting.unshift(transcription);
       return;
     }
     // The samples went to the dead worker with their buffer: produce them again for the fresh one.
-    task.reload().then(
+    transcription.reload().then(
       (samples) => {
-        task.samples = samples;
-        this.waiting.unshift(task);
+        transcription.samples = samples;
+        this.waiting.unshift(transcription);
         this.dispatch();
       },
-      (reloadError: unknown) => task.reject(reloadError instanceof Error ? reloadError : new AsrError('failed', String(reloadError))),
+      (reloadError: unknown) => transcription.reject(reloadError instanceof Error ? reloadError : new AsrError('failed', String(reloadError))),
     );
   }
 
@@ -297,18 +297,18 @@ export class AsrPool extends EventEmitter<PoolEvents> {
   private dispatch(): void {
     for (const slot of this.slots.values()) {
       if (this.waiting.length === 0) return;
-      if (!slot.ready || slot.task || slot.retiring) continue;
-      const task = this.waiting.shift()!;
+      if (!slot.ready || slot.running || slot.retiring) continue;
+      const transcription = this.waiting.shift()!;
       const requestId = this.nextRequestId++;
-      slot.task = { ...task, requestId };
-      const seconds = task.samples.length / SAMPLE_RATE;
+      slot.running = { ...transcription, requestId };
+      const seconds = transcription.samples.length / SAMPLE_RATE;
       slot.deadline = setTimeout(() => {
         slot.timedOut = true;
         void this.stop(slot);
-      }, (this.options.taskDeadlineMs ?? transcribeDeadlineMs)(seconds));
-      const message = { type: 'transcribe', requestId, samples: task.samples, request: task.request } satisfies ToWorker;
+      }, (this.options.transcriptionDeadlineMs ?? transcribeDeadlineMs)(seconds));
+      const message = { type: 'transcribe', requestId, samples: transcription.samples, request: transcription.request } satisfies ToWorker;
       // Handed-over audio moves to the worker with its buffer; a bare array is cloned, the caller keeps it.
-      slot.worker.postMessage(message, task.reload ? [task.samples.buffer as ArrayBuffer] : []);
+      slot.worker.postMessage(message, transcription.reload ? [transcription.samples.buffer as ArrayBuffer] : []);
     }
   }
 }
