@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readCalibration, writeCalibration } from '../src/asr/calibration.js';
 import { MODEL_CATALOG } from '../src/asr/catalog.js';
-import { chooseModel, rtfAt10s, tableRtf, type Calibration } from '../src/asr/model-choice.js';
+import { chooseModel, requiredMb, rtfAt10s, tableRtf, type Calibration } from '../src/asr/model-choice.js';
 import { SPEED_SAMPLES } from '../src/asr/speed-table.js';
 import { loadConfig } from '../src/config.js';
 import type { BenchResults } from '../bench/results.js';
@@ -65,7 +65,8 @@ describe('auto on memory and CPU', () => {
   it('on 2 vCPUs with plenty of memory and AUTO_MAX_RTF 0.3 picks base, not medium: small and medium are too slow', () => {
     const choice = chooseModel(twoVcpus, oneByTwo, { ...policy, maxRtf: 0.3 });
     expect(choice.model.name).toBe('base');
-    expect(choice.reason).toMatch(/small 1165 MB RTF 0\.\d\d too slow, medium 2860 MB RTF 1\.\d\d \(small's × parameters\) too slow/);
+    const needs = (name: string) => requiredMb(spec(name), 1);
+    expect(choice.reason).toMatch(new RegExp(`small ${needs('small')} MB RTF 0\\.\\d\\d too slow, medium ${needs('medium')} MB RTF 1\\.\\d\\d \\(small's × parameters\\) too slow`));
     expect(choice.reason.split('\n')).toHaveLength(1);
   });
 

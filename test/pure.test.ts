@@ -126,10 +126,11 @@ describe('configuration', () => {
   const machine = { vcpus: 2, memoryMb: 1024 };
   const env = { BOT_TOKEN: '1:abc' };
 
-  it('applies defaults and picks base on a 1 GB machine, small on 2 GB when its speed is accepted', () => {
+  it('applies defaults and picks small on a 1 GB machine, base when AUTO_MAX_RTF asks for more speed', () => {
     const config = loadConfig(env, machine);
-    expect(config).toMatchObject({ telegramApiRoot: 'https://api.telegram.org', maxFileMb: 20, asrWorkers: 1, asrThreads: 2, modelId: 'Xenova/whisper-base' });
-    expect(config.modelReason).toMatch(/^auto: base, the largest within memory budget 870 MB/);
+    expect(config).toMatchObject({ telegramApiRoot: 'https://api.telegram.org', maxFileMb: 20, asrWorkers: 1, asrThreads: 2, modelId: 'Xenova/whisper-small' });
+    expect(config.modelReason).toMatch(/^auto: small, the largest within memory budget 870 MB/);
+    expect(loadConfig({ ...env, AUTO_MAX_RTF: '0.3' }, machine).modelId).toBe('Xenova/whisper-base');
     expect(config.databasePath.endsWith('data/voicebot.sqlite')).toBe(true);
     expect(loadConfig({ ...env, AUTO_MAX_RTF: '0.6' }, { vcpus: 2, memoryMb: 2048 }).modelId).toBe('Xenova/whisper-small');
     expect(config.asrDecoding).toEqual({ beamSize: 1, temperatureFallback: true, bestOf: 5, conditionOnPreviousText: false });
@@ -193,10 +194,11 @@ describe('model choice and pool shape', () => {
   it('takes the largest model that fits, and says so when none does', () => {
     // Speed set aside (any RTF accepted): memory alone decides.
     const anySpeed = { maxRtf: 100, samples: SPEED_SAMPLES };
-    expect(chooseModel({ vcpus: 2, memoryMb: 1024 }, { workers: 1, threads: 2 }, anySpeed).model.name).toBe('base');
-    expect(chooseModel({ vcpus: 2, memoryMb: 1024 }, { workers: 2, threads: 1 }, anySpeed).model.name).toBe('tiny');
+    expect(chooseModel({ vcpus: 2, memoryMb: 1024 }, { workers: 1, threads: 2 }, anySpeed).model.name).toBe('small');
+    expect(chooseModel({ vcpus: 2, memoryMb: 1024 }, { workers: 2, threads: 1 }, anySpeed).model.name).toBe('base');
+    expect(chooseModel({ vcpus: 2, memoryMb: 700 }, { workers: 2, threads: 1 }, anySpeed).model.name).toBe('tiny');
     expect(chooseModel({ vcpus: 2, memoryMb: 2048 }, { workers: 1, threads: 2 }, anySpeed).model.name).toBe('small');
-    expect(chooseModel({ vcpus: 4, memoryMb: 2560 }, { workers: 2, threads: 2 }, anySpeed).model.name).toBe('base');
+    expect(chooseModel({ vcpus: 4, memoryMb: 2560 }, { workers: 2, threads: 2 }, anySpeed).model.name).toBe('small');
     expect(chooseModel({ vcpus: 2, memoryMb: 256 }, { workers: 1, threads: 2 }, anySpeed).reason).toMatch(/no model fits/);
     expect(chooseModel({ vcpus: 8, memoryMb: 8192 }, { workers: 1, threads: 8 }, anySpeed).model.name).toBe('medium');
   });
