@@ -1,6 +1,6 @@
 // ffmpeg decoding to 16 kHz mono Float32, on real files.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { AudioError } from '../src/audio/errors.js';
 import { asJobError } from '../src/jobs/errors.js';
 import { silenceOgg, toneOgg } from './support/audio.js';
 import { processesMentioning } from './support/processes.js';
+import { REPO } from './support/test-model.js';
 
 const ffmpegPath = findFfmpeg().path;
 function file(bytes: Buffer, name: string): string {
@@ -94,4 +95,40 @@ describe('DecoderProcess: ffmpeg from a small child process', () => {
     expect(again.seconds).toBeCloseTo(1, 1);
     expect(decoder.pid).not.toBe(firstPid);
   });
+
+  it('the bot killed mid-decode takes its decoder process and that ffmpeg with it', async () => {
+    const fifo = path.join(mkdtempSync(path.join(os.tmpdir(), 'voicebot-bot-')), 'stuck.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const decoderModule = path.join(REPO, 'src/audio/decoder-process.ts');
+    // The FIFO's path reaches the script by its environment: only ffmpeg's command line names it.
+    const script = `import { DecoderProcess } from ${JSON.stringify(decoderModule)};
+      const decoder = new DecoderProcess({ ffmpegPath: process.env.FFMPEG_UNDER_TEST });
+      await decoder.start();
+      decoder.decode(process.env.FIFO_UNDER_TEST, { maxSeconds: 60 }).catch(() => {});
+      setTimeout(() => console.log('child ' + decoder.pid), 500);
+      setInterval(() => {}, 1000);`;
+    const env = { ...process.env, FFMPEG_UNDER_TEST: ffmpegPath, FIFO_UNDER_TEST: fifo };
+    const bot = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const childPid = await new Promise<number>((resolve, reject) => {
+      bot.stdout.on('data', (data: Buffer) => {
+        const match = /child (\d+)/.exec(data.toString());
+        if (match) resolve(Number(match[1]));
+      });
+      bot.once('exit', (code) => reject(new Error(`the bot script exited (${code}) before decoding`)));
+    });
+    // ffmpeg is blocked opening the FIFO, which nothing will ever write.
+    await expect.poll(() => processesMentioning(fifo).length, { timeout: 5000, interval: 50 }).toBe(1);
+    bot.kill('SIGKILL');
+    await expect.poll(() => processesMentioning(fifo), { timeout: 5000, interval: 50 }).toEqual([]);
+    await expect.poll(() => isRunning(childPid), { timeout: 5000, interval: 50 }).toBe(false);
+  });
 });
+
+/** Alive, not a zombie waiting for whoever inherited it to reap it. */
+function isRunning(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}

@@ -10,7 +10,6 @@ process.on('message', ({ id, inputPath, options }: ToDecoder) => {
     inputPath,
     options,
     (bytes) => send({ id, type: 'chunk', bytes }),
-    (pid) => send({ id, type: 'started', ffmpegPid: pid }),
   ).then(
     () => send({ id, type: 'end' }),
     (error: unknown) =>
@@ -21,5 +20,12 @@ process.on('message', ({ id, inputPath, options }: ToDecoder) => {
       ),
   );
 });
-// The bot going away closes the channel: nothing is left to decode for.
-process.on('disconnect', () => process.exit(0));
+// The bot going away closes the channel: nothing is left to decode for. This process leads its
+// group (decoder-process.ts), so the signal ends it and every ffmpeg it started at once.
+process.on('disconnect', () => {
+  try {
+    process.kill(-process.pid, 'SIGKILL');
+  } finally {
+    process.exit(0);
+  }
+});

@@ -3,7 +3,9 @@
 // process: after each ffmpeg the ASR worker, a thread of the bot, took ~35 000 page faults and ran
 // 1.5× slower on the note that ffmpeg had just decoded (bench/baseline.ts measured it). Forked once
 // at startup, while the bot is still small, this child spawns every ffmpeg at no cost to the model,
-// and streams the samples back as ffmpeg writes them (so it never holds a whole note).
+// and streams the samples back as ffmpeg writes them (so it never holds a whole note). The child
+// leads a process group of its own, which its ffmpegs join: when it ends, for whatever reason, the
+// group is killed, so that an ffmpeg stuck on its input cannot outlive it.
 import { fork, type ChildProcess } from 'node:child_process';
 import { decodeDeadlineMs } from './decode-deadline.js';
 import { AudioError, type AudioFailure } from './errors.js';
@@ -18,7 +20,6 @@ export interface AudioDecoder {
 
 export type ToDecoder = { id: number; inputPath: string; options: DecodeOptions };
 export type FromDecoder =
-  | { id: number; type: 'started'; ffmpegPid: number }
   | { id: number; type: 'chunk'; bytes: Uint8Array }
   | { id: number; type: 'end' }
   | { id: number; type: 'failed'; failure: AudioFailure; detail: string };
@@ -40,18 +41,17 @@ function childEntry(): { url: URL; execArgv: string[] } {
   return { url: new URL(fromSource ? './decoder-child.ts' : './decoder-child.js', import.meta.url), execArgv: [...SMALL_HEAP, ...(fromSource ? ['--import', 'tsx'] : [])] };
 }
 
-function killOrphan(pid: number): void {
+/** Kills what is left of the child's process group: its ffmpegs, whether or not it ever said which. */
+function killGroup(leader: number): void {
   try {
-    process.kill(pid, 'SIGKILL');
+    process.kill(-leader, 'SIGKILL');
   } catch {
-    // it had ended already
+    // no one was left in it
   }
 }
 
 interface Pending {
   collector: PcmCollector;
-  /** Killed if the child dies first: an orphaned ffmpeg on a stuck input would run forever. */
-  ffmpegPid?: number;
   resolve: (audio: DecodedAudio) => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
@@ -105,13 +105,12 @@ export class DecoderProcess implements AudioDecoder {
   private spawn(): Promise<ChildProcess> {
     if (this.ready) return this.ready;
     const { url, execArgv } = childEntry();
-    const child = fork(url, [], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(url, [], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
     this.child = child;
     child.on('message', (message: FromDecoder) => {
       const pending = this.pending.get(message.id);
       if (!pending) return;
-      if (message.type === 'started') pending.ffmpegPid = message.ffmpegPid;
-      else if (message.type === 'chunk') pending.collector.append(message.bytes);
+      if (message.type === 'chunk') pending.collector.append(message.bytes);
       else if (message.type === 'failed') this.settle(message.id, new AudioError(message.failure, message.detail));
       else {
         try {
@@ -126,11 +125,9 @@ export class DecoderProcess implements AudioDecoder {
         this.child = undefined;
         this.ready = undefined;
       }
+      if (child.pid !== undefined) killGroup(child.pid);
       const detail = `the decoder process exited (${signal ?? `code ${code}`})`;
-      for (const [id, { ffmpegPid }] of this.pending) {
-        if (ffmpegPid !== undefined) killOrphan(ffmpegPid);
-        this.settle(id, new AudioError('decoder_failed', detail));
-      }
+      for (const id of this.pending.keys()) this.settle(id, new AudioError('decoder_failed', detail));
       if (!this.closed) this.options.onExit?.(detail);
     });
     this.ready = new Promise<ChildProcess>((resolve, reject) => {

@@ -104,10 +104,9 @@ const readSecondsFor = (maxSeconds: number) => maxSeconds + 1;
 
 /**
  * Runs ffmpeg on `inputPath` and hands its 16 kHz mono float PCM to `onChunk` as it comes; rejects
- * with an AudioError when ffmpeg fails or passes its deadline (it is killed then). `onStart` gets
- * ffmpeg's pid, for whoever must kill it should this process die first.
+ * with an AudioError when ffmpeg fails or passes its deadline (it is killed then).
  */
-export function streamPcm(inputPath: string, options: DecodeOptions, onChunk: (chunk: Buffer) => void, onStart?: (pid: number) => void): Promise<void> {
+export function streamPcm(inputPath: string, options: DecodeOptions, onChunk: (chunk: Buffer) => void): Promise<void> {
   const deadlineMs = options.deadlineMs ?? decodeDeadlineMs(options.expectedSeconds ?? options.maxSeconds);
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -137,8 +136,6 @@ export function streamPcm(inputPath: string, options: DecodeOptions, onChunk: (c
     // The deadline may pass before fluent-ffmpeg has spawned the process: kill it as it starts.
     command.on('start', () => {
       if (timedOut) command.kill('SIGKILL');
-      const pid = (command as unknown as { ffmpegProc?: { pid?: number } }).ffmpegProc?.pid;
-      if (pid !== undefined) onStart?.(pid);
     });
 
     command.on('error', (error: Error, _stdout: string | null, stderr: string | null) => {
