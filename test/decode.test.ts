@@ -1,6 +1,6 @@
 // ffmpeg decoding to 16 kHz mono Float32, on real files.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { decodeToPcm, findFfmpeg, SAMPLE_RATE } from '../src/audio/ffmpeg.js';
 import { AudioError } from '../src/audio/errors.js';
 import { asJobError } from '../src/jobs/errors.js';
 import { silenceOgg, toneOgg } from './support/audio.js';
-import { processesMentioning } from './support/processes.js';
+import { isRunning, processesMentioning } from './support/processes.js';
 import { REPO } from './support/test-model.js';
 
 const ffmpegPath = findFfmpeg().path;
@@ -123,12 +123,3 @@ describe('DecoderProcess: ffmpeg from a small child process', () => {
     await expect.poll(() => isRunning(childPid), { timeout: 5000, interval: 50 }).toBe(false);
   });
 });
-
-/** Alive, not a zombie waiting for whoever inherited it to reap it. */
-function isRunning(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}

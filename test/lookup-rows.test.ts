@@ -52,6 +52,12 @@ async function loadBothWays(file: string) {
 
 const freshFolder = () => mkdtemp(path.join(os.tmpdir(), 'rows-'));
 
+/** Dated two hours back: what a process that died while loading left, as the sweep sees it. */
+async function leftTwoHoursAgo(at: string): Promise<void> {
+  const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+  await utimes(at, twoHoursAgo, twoHoursAgo);
+}
+
 describe('a table looked up by column, given a file of rows', () => {
   it('looks up the same bytes, and no rows file is left once the session holds it', async () => {
     const dir = await freshFolder();
@@ -123,8 +129,7 @@ describe('a table looked up by column, given a file of rows', () => {
     const file = await lookupModel(dir);
     const [abandoned, inProgress] = ['.lookup.onnx.embed.rows-gone-host-1-0', '.lookup.onnx.embed.rows-other-host-7-1'];
     for (const name of [abandoned, inProgress]) await writeFile(path.join(dir, name), 'x');
-    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
-    await utimes(path.join(dir, abandoned), twoHoursAgo, twoHoursAgo);
+    await leftTwoHoursAgo(path.join(dir, abandoned));
     const loaded = await withRewrittenModels(mapOnly, () => ort.InferenceSession.create(file, options), () => {});
     await loaded.value.release();
     expect(await rowsFilesIn(dir)).toEqual([inProgress]);
@@ -135,8 +140,7 @@ describe('a table looked up by column, given a file of rows', () => {
     const file = await lookupModel(dir);
     const abandoned = path.join(dir, '.lookup.onnx.embed.rows-gone-host-1-0');
     await mkdir(abandoned);
-    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
-    await utimes(abandoned, twoHoursAgo, twoHoursAgo);
+    await leftTwoHoursAgo(abandoned);
     const { notes, rewritten, original } = await loadBothWays(file);
     expect(notes.some((n) => /^lookup\.onnx: tables looked up by column as they are: abandoned rows files in .* cannot be swept: .*EISDIR/.test(n))).toBe(true);
     expect(rewritten).toEqual(original);

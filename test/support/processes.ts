@@ -14,3 +14,12 @@ export function processesMentioning(needle: string): number[] {
     })
     .map(Number);
 }
+
+/** Alive, not a zombie waiting for whoever inherited it to reap it. */
+export function isRunning(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}

@@ -32,6 +32,7 @@ const ABANDONED_MS = 60 * 60 * 1000;
 const CHUNK_BYTES = 1 << 19;
 
 const safeName = (name: string) => name.replace(/[^\w.-]/g, '_');
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 /**
  * Who writes a rows file: host, process and thread. The host keeps processes apart that share a
  * models folder from several containers (each may well be pid 7); a restarted container keeps its
@@ -97,14 +98,14 @@ function writeRowsFile(file: string, table: Uint8Array, rows: number, columns: n
     rmSync(file, { force: true });
     fd = openSync(file, 'wx', 0o600);
   } catch (error) {
-    return error instanceof Error ? error.message : String(error);
+    return messageOf(error);
   }
   try {
     writeTransposed(fd, table, rows, columns, elementBytes);
     return null;
   } catch (error) {
     rmSync(file, { force: true });
-    return error instanceof Error ? error.message : String(error);
+    return messageOf(error);
   } finally {
     closeSync(fd);
   }
@@ -147,7 +148,7 @@ export function lookUpRowsFromFile(model: Model, folder: string, fileName: strin
     try {
       sweepAbandoned(folder);
     } catch (error) {
-      return { applied: false, reason: `abandoned rows files in ${folder} cannot be swept: ${error instanceof Error ? error.message : String(error)}` };
+      return { applied: false, reason: `abandoned rows files in ${folder} cannot be swept: ${messageOf(error)}` };
     }
   }
   const files: string[] = [];
