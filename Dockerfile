@@ -39,13 +39,16 @@ ENV NODE_ENV=production \
     DATA_DIR=/app/data \
     MODELS_DIR=/app/models \
     HTTP_PORT=8080
-# The default memory profile (README, Memory): buffers under 32 MiB come from the heap and stay
-# mapped for the next window. With glibc's defaults, a worker thread's heap is unmapped when it
-# empties, and each window's first decoder step faulted its outputs in again page by page (small:
-# up to 0.6 s a window). The lean profile (.env) lowers the mmap threshold to 131072 again.
-ENV MALLOC_MMAP_THRESHOLD_=33554432 \
-    MALLOC_TRIM_THRESHOLD_=4294967295 \
-    MALLOC_TOP_PAD_=67108864
+# The default memory profile (README, Memory): every thread allocates from one heap, so what the
+# encoder frees on one of libuv's threads the decoder reuses on another (an arena per thread kept
+# each one's high-water mark: base peaked ~35 MB higher); buffers of 1 MiB or more (activations,
+# cross-attention keys and values) are mapped alone and unmapped on free; the rest stays in the
+# heap for the next window. With glibc's defaults a worker thread's heap was unmapped when it
+# emptied, and each window's first decoder step faulted its outputs in again (small: up to 0.6 s a
+# window). The lean profile (.env) lowers the mmap threshold to 131072.
+ENV MALLOC_ARENA_MAX=1 \
+    MALLOC_MMAP_THRESHOLD_=1048576 \
+    MALLOC_TRIM_THRESHOLD_=4294967295
 WORKDIR /app
 # Code and dependencies stay root's: the bot reads them and writes only DATA_DIR and MODELS_DIR.
 COPY --from=runtime-modules /app/node_modules ./node_modules

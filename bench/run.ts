@@ -27,7 +27,7 @@ import { describeTier, parseTier, TierEmulation } from './tier.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BENCH_DTYPES = ['q8', 'int8', 'fp32-encoder'] as const;
 /** glibc's settings in the image (Dockerfile): heap buffers under 32 MiB kept for reuse. */
-const IMAGE_MALLOC = { MALLOC_MMAP_THRESHOLD_: '33554432', MALLOC_TRIM_THRESHOLD_: '4294967295', MALLOC_TOP_PAD_: '67108864' };
+const IMAGE_MALLOC = { MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '1048576', MALLOC_TRIM_THRESHOLD_: '4294967295' };
 /**
  * What each memory profile sets: onnxruntime's arena, weights mapped from the model files or copied
  * (ASR_MAP_WEIGHTS), cross-attention keys/values apart or in the decoder (ASR_CROSS_ATTENTION_APART),

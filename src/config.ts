@@ -272,23 +272,27 @@ function rtfBudget(r: EnvReader, modelId: string): number {
 }
 
 /**
- * glibc reads these at process start, not the bot; unset, glibc's own defaults (a dynamic mmap
- * threshold). The image sets all three (README, Memory): buffers under 32 MiB come from the heap
- * and stay there for the next window instead of being mapped and faulted in afresh.
+ * glibc reads these at process start, not the bot; unset, glibc's own defaults (an arena per
+ * thread, a dynamic mmap threshold). The image sets three (README, Memory): one heap for every
+ * thread, buffers of 1 MiB or more mapped alone and unmapped on free, the rest kept in the heap
+ * for the next window instead of being faulted in afresh.
  */
 export interface MallocSettings {
+  /** MALLOC_ARENA_MAX: how many heaps (arenas) the process's threads share. */
+  arenaMax?: number;
   /** MALLOC_MMAP_THRESHOLD_: allocations at least this large are mapped alone and unmapped on free. */
   mmapThreshold?: number;
   /** MALLOC_TRIM_THRESHOLD_: free memory at the top of the main heap above this goes back to the OS. */
   trimThreshold?: number;
-  /** MALLOC_TOP_PAD_: slack kept on every heap, so that a worker thread's heaps are not unmapped when emptied. */
+  /** MALLOC_TOP_PAD_: slack added each time a heap grows, and kept when it shrinks. */
   topPad?: number;
 }
 
 const MALLOC_VARIABLES = {
-  mmapThreshold: { name: 'MALLOC_MMAP_THRESHOLD_', min: 4096, max: 32 * 2 ** 20, example: '131072' },
+  arenaMax: { name: 'MALLOC_ARENA_MAX', min: 1, max: 1024, example: '1' },
+  mmapThreshold: { name: 'MALLOC_MMAP_THRESHOLD_', min: 4096, max: 32 * 2 ** 20, example: '1048576' },
   trimThreshold: { name: 'MALLOC_TRIM_THRESHOLD_', min: 0, max: 2 ** 40, example: '4294967295' },
-  topPad: { name: 'MALLOC_TOP_PAD_', min: 0, max: 2 ** 30, example: '67108864' },
+  topPad: { name: 'MALLOC_TOP_PAD_', min: 0, max: 2 ** 30, example: '131072' },
 } as const;
 
 /** glibc reads an empty value as 0 (for the mmap threshold: every allocation mapped): refuse it rather than crawl. */

@@ -34,7 +34,7 @@ const bot = compose.services.voicebot;
 const configVariables = [
   ...[...read('src/config.ts').matchAll(/r\.(?:raw|string|integer|decimal|optionalInteger|boolean|url)\('([A-Z_]+)'/g)].map((m) => m[1]!),
   // glibc's variables, read in a loop over their table.
-  ...[...read('src/config.ts').matchAll(/name: '(MALLOC_[A-Z_]+_)'/g)].map((m) => m[1]!),
+  ...[...read('src/config.ts').matchAll(/name: '(MALLOC_[A-Z_]+)'/g)].map((m) => m[1]!),
 ];
 
 /** The Dockerfile's stages: name, base image or stage, and the instructions until the next FROM. */
@@ -92,12 +92,12 @@ describe('Dockerfile', () => {
 
   it('sets the default memory profile\'s malloc settings, values the bot accepts and logs', () => {
     const runtime = stage('runtime');
-    const image = Object.fromEntries([...runtime.body.matchAll(/(MALLOC_[A-Z_]+_)=(\S+)/g)].map((m) => [m[1]!, m[2]!]));
-    expect(Object.keys(image).sort()).toEqual(['MALLOC_MMAP_THRESHOLD_', 'MALLOC_TOP_PAD_', 'MALLOC_TRIM_THRESHOLD_']);
+    const image = Object.fromEntries([...runtime.body.matchAll(/(MALLOC_[A-Z_]+)=(\S+)/g)].map((m) => [m[1]!, m[2]!]));
+    expect(Object.keys(image).sort()).toEqual(['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_']);
     expect(loadConfig({ BOT_TOKEN: '1:abc', ...image }, { vcpus: 1, memoryMb: 1024 }).malloc).toEqual({
+      arenaMax: Number(image.MALLOC_ARENA_MAX),
       mmapThreshold: Number(image.MALLOC_MMAP_THRESHOLD_),
       trimThreshold: Number(image.MALLOC_TRIM_THRESHOLD_),
-      topPad: Number(image.MALLOC_TOP_PAD_),
     });
   });
 

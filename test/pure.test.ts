@@ -130,7 +130,7 @@ describe('configuration', () => {
     const config = loadConfig(env, machine);
     expect(config).toMatchObject({ telegramApiRoot: 'https://api.telegram.org', maxFileMb: 20, asrWorkers: 1, asrThreads: 2, modelId: 'Xenova/whisper-small' });
     expect(config.modelReason).toMatch(/^auto: small, the largest within memory budget 870 MB/);
-    expect(loadConfig({ ...env, AUTO_MAX_RTF: '0.3' }, machine).modelId).toBe('Xenova/whisper-base');
+    expect(loadConfig({ ...env, AUTO_MAX_RTF: '0.2' }, machine).modelId).toBe('Xenova/whisper-base');
     expect(config.databasePath.endsWith('data/voicebot.sqlite')).toBe(true);
     expect(loadConfig({ ...env, AUTO_MAX_RTF: '0.6' }, { vcpus: 2, memoryMb: 2048 }).modelId).toBe('Xenova/whisper-small');
     expect(config.asrDecoding).toEqual({ beamSize: 1, temperatureFallback: true, bestOf: 5, conditionOnPreviousText: false });
@@ -140,10 +140,10 @@ describe('configuration', () => {
     expect(() => loadConfig({ ...env, ASR_BEST_OF: '0' }, machine)).toThrow(/ASR_BEST_OF/);
   });
 
-  it('reads the memory profile glibc runs with: unset, its defaults; the image\'s three settings, as given', () => {
+  it('reads the memory profile glibc runs with: unset, its defaults; the image\'s settings and a top pad, as given', () => {
     expect(loadConfig(env, machine).malloc).toEqual({});
-    const image = { MALLOC_MMAP_THRESHOLD_: '33554432', MALLOC_TRIM_THRESHOLD_: '4294967295', MALLOC_TOP_PAD_: '67108864' };
-    expect(loadConfig({ ...env, ...image }, machine).malloc).toEqual({ mmapThreshold: 33554432, trimThreshold: 4294967295, topPad: 67108864 });
+    const image = { MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '1048576', MALLOC_TRIM_THRESHOLD_: '4294967295', MALLOC_TOP_PAD_: '131072' };
+    expect(loadConfig({ ...env, ...image }, machine).malloc).toEqual({ arenaMax: 1, mmapThreshold: 1048576, trimThreshold: 4294967295, topPad: 131072 });
   });
 
   it.each([
@@ -166,6 +166,8 @@ describe('configuration', () => {
     [{ ...env, MALLOC_MMAP_THRESHOLD_: '0' }, 'MALLOC_MMAP_THRESHOLD_'],
     [{ ...env, MALLOC_TRIM_THRESHOLD_: '' }, 'MALLOC_TRIM_THRESHOLD_'],
     [{ ...env, MALLOC_TOP_PAD_: '64M' }, 'MALLOC_TOP_PAD_'],
+    [{ ...env, MALLOC_ARENA_MAX: '' }, 'MALLOC_ARENA_MAX'],
+    [{ ...env, MALLOC_ARENA_MAX: '0' }, 'MALLOC_ARENA_MAX'],
   ])('stops on %o naming %s', (bad, variable) => {
     try {
       loadConfig(bad, machine);

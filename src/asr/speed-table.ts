@@ -52,4 +52,9 @@ export const SPEED_SAMPLES: readonly SpeedSample[] = [
   { model: 'small', threads: 1, rtf10s: 0.246, source: '1gb-swap-1vcpu-cross-apart.json default' },
   { model: 'base', threads: 1, rtf10s: 0.078, source: '1gb-swap-1vcpu-rows.json default' },
   { model: 'small', threads: 1, rtf10s: 0.246, source: '1gb-swap-1vcpu-rows.json default' },
+  // Measured while the host ran ~1.4x slower than in the runs above (README, Memory: one heap for every thread).
+  { model: 'base', threads: 2, rtf10s: 0.09, source: 'host-2vcpu-rows-one-heap.json default' },
+  { model: 'small', threads: 2, rtf10s: 0.259, source: 'host-2vcpu-rows-one-heap.json default' },
+  { model: 'base', threads: 1, rtf10s: 0.121, source: '1gb-swap-1vcpu-rows-one-heap.json default' },
+  { model: 'small', threads: 1, rtf10s: 0.433, source: '1gb-swap-1vcpu-rows-one-heap.json default' },
 ];
