@@ -57,4 +57,6 @@ export const SPEED_SAMPLES: readonly SpeedSample[] = [
   { model: 'small', threads: 2, rtf10s: 0.259, source: 'host-2vcpu-rows-one-heap.json default' },
   { model: 'base', threads: 1, rtf10s: 0.121, source: '1gb-swap-1vcpu-rows-one-heap.json default' },
   { model: 'small', threads: 1, rtf10s: 0.433, source: '1gb-swap-1vcpu-rows-one-heap.json default' },
+  { model: 'base', threads: 2, rtf10s: 0.086, source: 'host-2vcpu-one-heap-after-5.json default' },
+  { model: 'base', threads: 2, rtf10s: 0.078, source: 'host-2vcpu-one-heap-after-6.json default' },
 ];
