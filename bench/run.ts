@@ -26,7 +26,7 @@ import { describeTier, parseTier, TierEmulation } from './tier.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BENCH_DTYPES = ['q8', 'int8', 'fp32-encoder'] as const;
-/** glibc's settings in the image (Dockerfile): heap buffers under 32 MiB kept for reuse. */
+/** glibc's settings in the image (Dockerfile): one heap for every thread, buffers of 1 MiB or more mapped alone, the rest kept for reuse. */
 const IMAGE_MALLOC = { MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '1048576', MALLOC_TRIM_THRESHOLD_: '4294967295' };
 /**
  * What each memory profile sets: onnxruntime's arena, weights mapped from the model files or copied
