@@ -1,11 +1,12 @@
-// ffmpeg decoding to 16 kHz mono Float32, on real files.
+// ffmpeg decoding to 16 kHz mono 16-bit PCM, on real files.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DecoderProcess } from '../src/audio/decoder-process.js';
-import { decodeToPcm, findFfmpeg, SAMPLE_RATE } from '../src/audio/ffmpeg.js';
+import { decodeToPcm, findFfmpeg, readPcmFile } from '../src/audio/ffmpeg.js';
+import { SAMPLE_RATE } from '../src/audio/pcm.js';
 import { AudioError } from '../src/audio/errors.js';
 import { asJobError } from '../src/jobs/errors.js';
 import { silenceOgg, toneOgg } from './support/audio.js';
@@ -20,7 +21,7 @@ function file(bytes: Buffer, name: string): string {
 }
 
 /** Frequency of a pure tone from its rising zero crossings. */
-function dominantFrequency(samples: Float32Array, sampleRate: number): number {
+function dominantFrequency(samples: Int16Array, sampleRate: number): number {
   let crossings = 0;
   let first = -1;
   let last = -1;
@@ -39,6 +40,8 @@ describe('decodeToPcm', () => {
     const { samples, seconds } = await decodeToPcm(file(toneOgg(440, 5), 'tone.ogg'), { ffmpegPath, maxSeconds: 60 });
     expect(Math.abs(seconds - 5) / 5).toBeLessThan(0.01);
     expect(samples.length).toBe(Math.round(seconds * SAMPLE_RATE));
+    // One buffer of exactly the samples: what is transferred to the worker holds nothing else.
+    expect(samples.buffer.byteLength).toBe(samples.length * 2);
     const middle = samples.subarray(SAMPLE_RATE, 4 * SAMPLE_RATE);
     expect(Math.abs(dominantFrequency(middle, SAMPLE_RATE) - 440) / 440).toBeLessThan(0.02);
   });
@@ -58,10 +61,42 @@ describe('decodeToPcm', () => {
   });
 });
 
+describe('readPcmFile: what ffmpeg wrote, judged', () => {
+  const pcmFile = (bytes: Uint8Array) => file(Buffer.from(bytes), `pcm-${bytes.length}.s16`);
+
+  it('reads the whole 16-bit samples into one buffer of their size, and ignores a torn last byte', async () => {
+    const values = Int16Array.from({ length: 40_000 }, (_, i) => ((i * 7919) % 65_536) - 32_768);
+    const torn = new Uint8Array(values.byteLength + 1);
+    torn.set(new Uint8Array(values.buffer));
+    const audio = await readPcmFile(pcmFile(torn), 'note.ogg', 60);
+    expect(audio.samples).toEqual(values);
+    expect(audio.samples.buffer.byteLength).toBe(values.byteLength);
+    expect(audio.seconds).toBe(40_000 / SAMPLE_RATE);
+  });
+
+  it('says "no audio" for no whole sample and "too long" past the limit, naming the input', async () => {
+    await expect(readPcmFile(pcmFile(new Uint8Array(1)), 'empty.ogg', 60)).rejects.toMatchObject({ failure: 'no_audio', detail: expect.stringContaining('empty.ogg') });
+    const justOver = new Uint8Array((2 * SAMPLE_RATE + 1) * 2);
+    await expect(readPcmFile(pcmFile(justOver), 'long.ogg', 2)).rejects.toMatchObject({ failure: 'too_long', maxSeconds: 2 });
+    expect((await readPcmFile(pcmFile(justOver.subarray(2)), 'exact.ogg', 2)).seconds).toBe(2);
+  });
+});
+
 describe('DecoderProcess: ffmpeg from a small child process', () => {
   const exits: string[] = [];
   const decoder = new DecoderProcess({ ffmpegPath, onExit: (detail) => exits.push(detail) });
-  afterAll(() => decoder.close());
+  // The PCM files go to the temporary directory: this file's own, so that none left behind goes unseen.
+  const ownTmp = mkdtempSync(path.join(os.tmpdir(), 'voicebot-decoder-tmp-'));
+  const tmpBefore = process.env.TMPDIR;
+  const pcmLeft = () => readdirSync(ownTmp).filter((name) => name.startsWith('voicebot-pcm-'));
+  beforeAll(() => {
+    process.env.TMPDIR = ownTmp;
+  });
+  afterAll(async () => {
+    await decoder.close();
+    if (tmpBefore === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = tmpBefore;
+  });
 
   it('gives the same samples as decoding in this process, and its failures as the same typed errors', async () => {
     const tone = file(toneOgg(440, 3), 'child-tone.ogg');
@@ -74,6 +109,7 @@ describe('DecoderProcess: ffmpeg from a small child process', () => {
     const brokenThere = await decoder.decode(bad, { maxSeconds: 60 }).catch((e: unknown) => e);
     expect(brokenThere).toBeInstanceOf(AudioError);
     expect(brokenThere).toMatchObject({ failure: (brokenHere as AudioError).failure, detail: (brokenHere as AudioError).detail });
+    expect(pcmLeft()).toEqual([]);
   });
 
   it('a child killed mid-decode fails that decode as retryable, is reported, and the next decode starts a new one', async () => {
@@ -94,6 +130,7 @@ describe('DecoderProcess: ffmpeg from a small child process', () => {
     const again = await decoder.decode(file(toneOgg(440, 1), 'child-again.ogg'), { maxSeconds: 60 });
     expect(again.seconds).toBeCloseTo(1, 1);
     expect(decoder.pid).not.toBe(firstPid);
+    expect(pcmLeft()).toEqual([]);
   });
 
   it('the bot killed mid-decode takes its decoder process and that ffmpeg with it', async () => {

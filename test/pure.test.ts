@@ -17,6 +17,7 @@ import { inferenceRtf, totalRtf } from '../src/jobs/rtf.js';
 import type { Message } from 'grammy/types';
 import { REFERENCE, validateResults, type BenchResults, type RunResult } from '../bench/results.js';
 import { formatReport } from '../bench/report.js';
+import { synthPcm } from './support/pcm.js';
 
 describe('splitMessage', () => {
   it('keeps short text whole', () => {
@@ -228,9 +229,12 @@ describe('RTF, percentiles and periods', () => {
 
 describe('speech gate', () => {
   it('finds no speech in silence or faint hiss, and speech in a voice-level signal', () => {
-    expect(hasSpeech(new Float32Array(16000 * 5), 16000)).toBe(false);
-    expect(hasSpeech(Float32Array.from({ length: 16000 * 5 }, () => (Math.random() - 0.5) * 0.002), 16000)).toBe(false);
-    expect(hasSpeech(Float32Array.from({ length: 16000 * 5 }, (_, i) => 0.2 * Math.sin(i / 10)), 16000)).toBe(true);
+    expect(hasSpeech(new Int16Array(16000 * 5), 16000)).toBe(false);
+    expect(hasSpeech(synthPcm(5, () => (Math.random() - 0.5) * 0.002), 16000)).toBe(false);
+    expect(hasSpeech(synthPcm(5, (i) => 0.2 * Math.sin(i / 10)), 16000)).toBe(true);
+    // The gate's level (-40 dBFS RMS) on either side: a sine's RMS is its amplitude over √2.
+    expect(hasSpeech(synthPcm(5, (i) => 0.012 * Math.sin(i / 10)), 16000)).toBe(false);
+    expect(hasSpeech(synthPcm(5, (i) => 0.016 * Math.sin(i / 10)), 16000)).toBe(true);
   });
 });
 

@@ -5,7 +5,6 @@ import path from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { audioLimit } from '../src/audio/audio-budget.js';
-import { PcmBuffer } from '../src/audio/pcm-buffer.js';
 import { loadConfig } from '../src/config.js';
 import { JobStore, type NewJob } from '../src/jobs/job-store.js';
 import { Retention } from '../src/jobs/retention.js';
@@ -98,31 +97,6 @@ describe('per-user backlog', () => {
   });
 });
 
-describe('PcmBuffer', () => {
-  const bytesOf = (values: number[]) => new Uint8Array(Float32Array.from(values).buffer);
-
-  it('writes chunks that split samples into the one buffer allocated ahead', () => {
-    const values = Array.from({ length: 1000 }, (_, i) => Math.sin(i));
-    const bytes = bytesOf(values);
-    const pcm = new PcmBuffer(1000, 10_000);
-    for (let at = 0; at < bytes.length; at += 7) pcm.append(bytes.subarray(at, at + 7));
-    const samples = pcm.samples();
-    expect(pcm.grows).toBe(0);
-    expect(samples.buffer.byteLength).toBe(4000);
-    expect(Array.from(samples)).toEqual(Array.from(Float32Array.from(values)));
-  });
-
-  it('grows when the audio is longer than announced, and stops keeping past its limit', () => {
-    const values = Array.from({ length: 5000 }, (_, i) => i);
-    const pcm = new PcmBuffer(100, 3000);
-    pcm.append(bytesOf(values));
-    expect(pcm.grows).toBe(1);
-    expect(pcm.samplesReceived).toBe(5000);
-    expect(pcm.samples().length).toBe(3000);
-    expect(pcm.samples()[2999]).toBe(2999);
-  });
-});
-
 describe('MAX_AUDIO_SECONDS and the memory budget', () => {
   it('caps what the tier cannot hold and says why', () => {
     const config = loadConfig({ BOT_TOKEN: '1:x', WHISPER_MODEL: 'base', MAX_AUDIO_SECONDS: '86400', ASR_WORKERS: '1' }, { vcpus: 1, memoryMb: 900 });
@@ -135,8 +109,8 @@ describe('MAX_AUDIO_SECONDS and the memory budget', () => {
   });
 
   it('is PCM per second per running job against the memory beside the workers', () => {
-    // 64 MB spare, two jobs at once: 64 MiB / (64 000 B/s × 2) = 524 s.
-    expect(audioLimit({ requestedSeconds: 3600, budgetMb: 1064, committedMb: 1000, concurrentJobs: 2 }).maxSeconds).toBe(524);
+    // 64 MB spare, two jobs at once: 64 MiB / (32 000 B/s of 16-bit samples × 2) = 1048 s.
+    expect(audioLimit({ requestedSeconds: 3600, budgetMb: 1064, committedMb: 1000, concurrentJobs: 2 }).maxSeconds).toBe(1048);
     expect(audioLimit({ requestedSeconds: 3600, budgetMb: 900, committedMb: 1000, concurrentJobs: 1 }).maxSeconds).toBe(60);
     expect(audioLimit({ requestedSeconds: 300, budgetMb: 1064, committedMb: 1000, concurrentJobs: 2 }).maxSeconds).toBe(300);
   });

@@ -28,7 +28,7 @@ const PAD = DEFAULT_VAD_OPTIONS.speechPadMs / 1000;
 const work = mkdtempSync(path.join(os.tmpdir(), 'voicebot-vad-'));
 let files = 0;
 
-async function pcm(ogg: Buffer): Promise<Float32Array> {
+async function pcm(ogg: Buffer): Promise<Int16Array> {
   const file = path.join(work, `${files++}.ogg`);
   writeFileSync(file, ogg);
   return (await decodeToPcm(file, { ffmpegPath: 'ffmpeg', maxSeconds: 600 })).samples;
@@ -54,7 +54,7 @@ beforeAll(async () => {
   silero = await SileroVad.load(RATE);
 });
 afterAll(() => silero.release());
-const findIn = (samples: Float32Array) => findSpeech(silero, samples, DEFAULT_VAD_OPTIONS, RATE);
+const findIn = (samples: Int16Array) => findSpeech(silero, samples, DEFAULT_VAD_OPTIONS, RATE);
 
 describe('speech found in notes made of sentences and known silences', () => {
   it('covers ≥ 95% of the speech, and each segment starts and ends within 250 ms of a sentence (plus its 400-ms pad)', async () => {

@@ -87,9 +87,11 @@ describe('planSpeechWindows', () => {
   });
 
   it('hands Whisper the pieces back to back', () => {
-    const samples = Float32Array.from({ length: 100 }, (_, i) => i);
+    const samples = Int16Array.from({ length: 100 }, (_, i) => (i - 50) * 600);
     const window: PlannedWindow = { pieces: [{ offset: 10, length: 3 }, { offset: 50, length: 2 }], length: 5, strideLeft: 0, strideRight: 0 };
-    expect([...windowAudio(samples, window)]).toEqual([10, 11, 12, 50, 51]);
+    // As the model reads them: 16-bit samples over full scale (32768).
+    expect([...windowAudio(samples, window)]).toEqual([-24000, -23400, -22800, 0, 600].map((s) => s / 32768));
+    expect([...windowAudio(samples, { ...window, pieces: [{ offset: 0, length: 1 }], length: 1 })]).toEqual([-1 + 2768 / 32768]);
   });
 });
 

@@ -3,7 +3,7 @@
 // fresh one; a replacement that cannot load is retried with backoff.
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { SAMPLE_RATE } from '../audio/ffmpeg.js';
+import { SAMPLE_RATE } from '../audio/pcm.js';
 import { transcribeDeadlineMs } from './transcribe-deadline.js';
 import { AsrError } from './errors.js';
 import type { FromWorker, ToWorker, TranscribeRequest, TranscriptionResult, WorkerInit } from './protocol.js';
@@ -34,11 +34,12 @@ function defaultRespawnDelayMs(failuresInARow: number): number {
 /**
  * Audio for a transcription that the caller hands over: its buffer is transferred to the worker (no copy),
  * and `reload` produces it again (e.g. by decoding the file once more) when the transcription must be
- * retried on a fresh worker. A bare Float32Array is copied instead, for callers that reuse it.
+ * retried on a fresh worker. A bare Int16Array is copied instead, for callers that reuse it.
  */
 export interface HandedOverAudio {
-  samples: Float32Array;
-  reload: () => Promise<Float32Array>;
+  /** 16-kHz 16-bit samples (see audio/pcm.ts). */
+  samples: Int16Array;
+  reload: () => Promise<Int16Array>;
 }
 
 export interface PoolResult {
@@ -68,9 +69,9 @@ export interface PoolEvents {
 const WORKER_HEAP_LIMITS = { maxYoungGenerationSizeMb: 3, maxOldGenerationSizeMb: 512 };
 
 interface PendingTranscription {
-  samples: Float32Array;
+  samples: Int16Array;
   /** Set for handed-over audio: transferred, and reloaded for a retry. */
-  reload?: () => Promise<Float32Array>;
+  reload?: () => Promise<Int16Array>;
   request: TranscribeRequest;
   onProgress: (done: number, total: number) => void;
   resolve: (r: PoolResult) => void;
@@ -136,9 +137,9 @@ export class AsrPool extends EventEmitter<PoolEvents> {
     return [...this.slots.values()].filter((s) => s.ready && !s.retiring).length;
   }
 
-  transcribe(audio: Float32Array | HandedOverAudio, request: TranscribeRequest, onProgress: (done: number, total: number) => void = () => {}): Promise<PoolResult> {
+  transcribe(audio: Int16Array | HandedOverAudio, request: TranscribeRequest, onProgress: (done: number, total: number) => void = () => {}): Promise<PoolResult> {
     if (this.closed) return Promise.reject(new AsrError('failed', 'the ASR pool is closed'));
-    const source = audio instanceof Float32Array ? { samples: audio } : audio;
+    const source = audio instanceof Int16Array ? { samples: audio } : audio;
     return new Promise((resolve, reject) => {
       this.waiting.push({ ...source, request, onProgress, resolve, reject, attempts: 0 });
       this.dispatch();

@@ -101,7 +101,7 @@ export interface TranscriptionResult {
 }
 
 export type ToWorker =
-  | { type: 'transcribe'; requestId: number; samples: Float32Array; request: TranscribeRequest }
+  | { type: 'transcribe'; requestId: number; samples: Int16Array; request: TranscribeRequest }
   /** End the thread between two onnxruntime runs (see native-runs.ts). */
   | { type: 'stop' };
 

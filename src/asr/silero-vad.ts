@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
+import { writeFloats } from '../audio/pcm.js';
 import { decodeModel, encodeModel } from './graph-rewrite/onnx-graph.js';
 import { sileroAsSequence } from './graph-rewrite/silero-sequence.js';
 import { countRuns } from './native-runs.js';
@@ -86,7 +87,7 @@ export class SileroVad {
   }
 
   /** One probability per frame of `samples`; a last partial frame is padded with silence. */
-  async score(samples: Float32Array): Promise<Float32Array> {
+  async score(samples: Int16Array): Promise<Float32Array> {
     const frames = Math.ceil(samples.length / VAD_FRAME_SAMPLES);
     const probabilities = new Float32Array(frames);
     for (let first = 0; first < frames; first += this.framesPerRun) {
@@ -95,7 +96,7 @@ export class SileroVad {
         const row = this.input.subarray(i * ROW, (i + 1) * ROW);
         const frame = samples.subarray((first + i) * VAD_FRAME_SAMPLES, (first + i + 1) * VAD_FRAME_SAMPLES);
         row.set(this.context);
-        row.set(frame, CONTEXT_SAMPLES);
+        writeFloats(frame, row, CONTEXT_SAMPLES);
         row.fill(0, CONTEXT_SAMPLES + frame.length);
         this.context.set(row.subarray(ROW - CONTEXT_SAMPLES));
       }

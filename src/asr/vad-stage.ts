@@ -6,7 +6,7 @@ import type { SileroVad } from './silero-vad.js';
 import { speechSamples, speechSegments, type VadOptions } from './vad-segments.js';
 import { planSpeechWindows, type SpeechPlan } from './window-plan.js';
 
-export async function findSpeech(vad: SileroVad, samples: Float32Array, options: VadOptions, sampleRate: number): Promise<SpeechPlan> {
+export async function findSpeech(vad: SileroVad, samples: Int16Array, options: VadOptions, sampleRate: number): Promise<SpeechPlan> {
   const started = performance.now();
   vad.reset();
   const probabilities = await vad.score(samples);

@@ -190,7 +190,7 @@ export class WhisperRunner {
     return makeTensor('float32', cropFrames(this.logMel.compute(audio), bins, total, keep), [1, bins, keep]);
   }
 
-  async transcribe(samples: Float32Array, request: TranscribeRequest, onProgress: (done: number, total: number) => void): Promise<TranscriptionResult> {
+  async transcribe(samples: Int16Array, request: TranscribeRequest, onProgress: (done: number, total: number) => void): Promise<TranscriptionResult> {
     const started = performance.now();
     const options = { ...this.defaults, ...request.decoding };
     const sampleRate = this.sampleRate;

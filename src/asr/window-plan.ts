@@ -4,6 +4,7 @@
 // 30 s as possible, and among the packings with that many windows the one whose cuts fall at the
 // longest pauses wins. Only a single stretch of speech longer than 30 s with no pause in it still
 // gets fixed 30-s windows with 5-s overlap (which window-merge.ts stitches).
+import { writeFloats } from '../audio/pcm.js';
 import { planWindows } from './decoding-policy.js';
 import type { Segment } from './protocol.js';
 import type { SpeechSegment } from './vad-segments.js';
@@ -46,7 +47,7 @@ export interface SpeechPlan {
  * With Silero VAD on, the ASR worker finds the speech itself (vad-stage.ts).
  */
 export interface SpeechStage {
-  plan(samples: Float32Array): Promise<SpeechPlan>;
+  plan(samples: Int16Array): Promise<SpeechPlan>;
   close(): Promise<void>;
 }
 
@@ -125,16 +126,12 @@ export function planSpeechWindows(segments: readonly SpeechSegment[], sampleRate
   return windows;
 }
 
-/** The window's audio: a view when it is one piece, else its pieces copied back to back. */
-export function windowAudio(samples: Float32Array, window: PlannedWindow): Float32Array {
-  if (window.pieces.length === 1) {
-    const [only] = window.pieces;
-    return samples.subarray(only!.offset, only!.offset + only!.length);
-  }
+/** The window's audio as the model's floats: its pieces back to back. */
+export function windowAudio(samples: Int16Array, window: PlannedWindow): Float32Array {
   const audio = new Float32Array(window.length);
   let at = 0;
   for (const p of window.pieces) {
-    audio.set(samples.subarray(p.offset, p.offset + p.length), at);
+    writeFloats(samples.subarray(p.offset, p.offset + p.length), audio, at);
     at += p.length;
   }
   return audio;

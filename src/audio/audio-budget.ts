@@ -1,8 +1,5 @@
 // Pure: the longest audio the memory of this machine can hold while its workers run at their peak.
-import { SAMPLE_RATE } from './ffmpeg.js';
-
-/** 16-kHz mono 32-bit float: what one second of decoded audio costs while its job runs. */
-export const PCM_BYTES_PER_SECOND = SAMPLE_RATE * 4;
+import { PCM_BYTES_PER_SECOND } from './pcm.js';
 /** Below this a cap would refuse ordinary voice notes: better to run close to the limit. */
 const FLOOR_SECONDS = 60;
 

@@ -1,16 +1,12 @@
-// The decoder process (see decoder-process.ts): runs ffmpeg for the bot and streams the samples back.
+// The decoder process (see decoder-process.ts): runs ffmpeg for the bot, which reads the file ffmpeg wrote.
 import { AudioError } from './errors.js';
-import { streamPcm } from './ffmpeg.js';
+import { decodeToFile } from './ffmpeg.js';
 import type { FromDecoder, ToDecoder } from './decoder-process.js';
 
 const send = (message: FromDecoder) => process.send!(message);
 
-process.on('message', ({ id, inputPath, options }: ToDecoder) => {
-  streamPcm(
-    inputPath,
-    options,
-    (bytes) => send({ id, type: 'chunk', bytes }),
-  ).then(
+process.on('message', ({ id, inputPath, pcmPath, options }: ToDecoder) => {
+  decodeToFile(inputPath, pcmPath, options).then(
     () => send({ id, type: 'end' }),
     (error: unknown) =>
       send(

@@ -2,14 +2,15 @@
 // spawn (libuv has no vfork path on Linux), and a fork write-protects every page of the forking
 // process: after each ffmpeg the ASR worker, a thread of the bot, took ~35 000 page faults and ran
 // 1.5× slower on the note that ffmpeg had just decoded (bench/baseline.ts measured it). Forked once
-// at startup, while the bot is still small, this child spawns every ffmpeg at no cost to the model,
-// and streams the samples back as ffmpeg writes them (so it never holds a whole note). The child
+// at startup, while the bot is still small, this child spawns every ffmpeg at no cost to the model;
+// ffmpeg writes the samples to a file that the bot reads once it is done (see ffmpeg.ts). The child
 // leads a process group of its own, which its ffmpegs join: when it ends, for whatever reason, the
 // group is killed, so that an ffmpeg stuck on its input cannot outlive it.
 import { fork, type ChildProcess } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import { decodeDeadlineMs } from './decode-deadline.js';
 import { AudioError, type AudioFailure } from './errors.js';
-import { PcmCollector, type DecodedAudio, type DecodeOptions } from './ffmpeg.js';
+import { pcmPathFor, readPcmFile, type DecodedAudio, type DecodeOptions } from './ffmpeg.js';
 
 export type DecodeRequest = Omit<DecodeOptions, 'ffmpegPath'>;
 
@@ -18,9 +19,8 @@ export interface AudioDecoder {
   decode(inputPath: string, request: DecodeRequest): Promise<DecodedAudio>;
 }
 
-export type ToDecoder = { id: number; inputPath: string; options: DecodeOptions };
+export type ToDecoder = { id: number; inputPath: string; pcmPath: string; options: DecodeOptions };
 export type FromDecoder =
-  | { id: number; type: 'chunk'; bytes: Uint8Array }
   | { id: number; type: 'end' }
   | { id: number; type: 'failed'; failure: AudioFailure; detail: string };
 
@@ -33,7 +33,7 @@ export interface DecoderProcessOptions {
 /** Past ffmpeg's own deadline (which the child enforces), what the child itself may take before it counts as stuck. */
 const CHILD_GRACE_MS = 5_000;
 
-/** A young generation of 1 MB: the chunks it passes on are garbage at once, and collected so. */
+/** It holds no audio, only ffmpeg's messages: a young generation of 1 MB is plenty. */
 const SMALL_HEAP = ['--max-semi-space-size=1'];
 
 function childEntry(): { url: URL; execArgv: string[] } {
@@ -51,7 +51,7 @@ function killGroup(leader: number): void {
 }
 
 interface Pending {
-  collector: PcmCollector;
+  finish: () => Promise<DecodedAudio>;
   resolve: (audio: DecodedAudio) => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
@@ -80,15 +80,18 @@ export class DecoderProcess implements AudioDecoder {
     const child = await this.spawn();
     const id = this.nextId++;
     const deadlineMs = (request.deadlineMs ?? decodeDeadlineMs(request.expectedSeconds ?? request.maxSeconds)) + CHILD_GRACE_MS;
-    return new Promise<DecodedAudio>((resolve, reject) => {
+    const pcmPath = pcmPathFor();
+    const decoded = new Promise<DecodedAudio>((resolve, reject) => {
       const timer = setTimeout(() => {
         // ffmpeg's own deadline did not fire: the child is stuck. Its other decodes fail with it (they are retried).
         child.kill('SIGKILL');
         this.settle(id, new AudioError('decoder_failed', `the decoder process gave no answer for ${inputPath} in ${deadlineMs} ms: killed`));
       }, deadlineMs);
-      this.pending.set(id, { collector: new PcmCollector(inputPath, request), resolve, reject, timer });
-      child.send({ id, inputPath, options: { ...request, ffmpegPath: this.options.ffmpegPath } } satisfies ToDecoder);
+      this.pending.set(id, { finish: () => readPcmFile(pcmPath, inputPath, request.maxSeconds), resolve, reject, timer });
+      child.send({ id, inputPath, pcmPath, options: { ...request, ffmpegPath: this.options.ffmpegPath } } satisfies ToDecoder);
     });
+    // Whatever the outcome, the file goes: a killed ffmpeg may have left part of it.
+    return decoded.finally(() => rm(pcmPath, { force: true }));
   }
 
   async close(): Promise<void> {
@@ -110,15 +113,8 @@ export class DecoderProcess implements AudioDecoder {
     child.on('message', (message: FromDecoder) => {
       const pending = this.pending.get(message.id);
       if (!pending) return;
-      if (message.type === 'chunk') pending.collector.append(message.bytes);
-      else if (message.type === 'failed') this.settle(message.id, new AudioError(message.failure, message.detail));
-      else {
-        try {
-          this.settle(message.id, pending.collector.finish());
-        } catch (error) {
-          this.settle(message.id, error as Error);
-        }
-      }
+      if (message.type === 'failed') this.settle(message.id, new AudioError(message.failure, message.detail));
+      else pending.finish().then((audio) => this.settle(message.id, audio), (error: Error) => this.settle(message.id, error));
     });
     child.once('exit', (code, signal) => {
       if (this.child === child) {

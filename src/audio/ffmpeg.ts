@@ -1,12 +1,14 @@
-// Decodes any audio or video file to 16 kHz mono Float32 PCM, streamed from ffmpeg's stdout.
+// Decodes any audio or video file to 16 kHz mono 16-bit PCM (see pcm.ts), through a file.
+import { randomUUID } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
+import { open, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
 import ffmpeg from 'fluent-ffmpeg';
 import { decodeDeadlineMs } from './decode-deadline.js';
 import { AudioError } from './errors.js';
-import { PcmBuffer } from './pcm-buffer.js';
-
-export const SAMPLE_RATE = 16_000;
+import { BYTES_PER_SAMPLE, SAMPLE_RATE } from './pcm.js';
 
 export interface FfmpegBinary {
   path: string;
@@ -39,8 +41,8 @@ export function findFfmpeg(configured?: string): FfmpegBinary {
 }
 
 export interface DecodedAudio {
-  /** A view over one buffer of its own (transferable to a worker); it may hold a little slack past the samples. */
-  samples: Float32Array;
+  /** Over one buffer of its own, exactly the samples' size (transferable to a worker). */
+  samples: Int16Array;
   seconds: number;
 }
 
@@ -48,16 +50,11 @@ export interface DecodeOptions {
   ffmpegPath: string;
   /** Longer audio is refused; ffmpeg stops reading just past it, so a 2-hour file costs ~nothing. */
   maxSeconds: number;
-  /** The length announced ahead (Telegram's duration): the buffer is allocated for it once. */
+  /** The length announced ahead (Telegram's duration): it sets the deadline when none is given. */
   expectedSeconds?: number;
   /** ffmpeg is killed past this (default: from the announced or the longest length), so a stuck input cannot hold a job forever. */
   deadlineMs?: number;
 }
-
-/** Telegram rounds durations to whole seconds; one more keeps the common case to a single allocation. */
-const EXPECTED_MARGIN_SECONDS = 1;
-/** Documents announce no duration: start here and grow. */
-const UNKNOWN_LENGTH_SECONDS = 60;
 
 /** The first lines of ffmpeg's stderr that say what went wrong, without the banner. */
 function ffmpegReason(stderr: string): string {
@@ -68,45 +65,17 @@ function ffmpegReason(stderr: string): string {
   return lines.slice(-3).join(' | ').slice(0, 400) || 'ffmpeg failed without a message';
 }
 
-/**
- * Gathers ffmpeg's output into one buffer allocated for the announced length (no chunk list, no
- * concatenated copy), and judges the result: no samples, or past the limit.
- */
-export class PcmCollector {
-  private readonly pcm: PcmBuffer;
-
-  constructor(
-    private readonly inputPath: string,
-    private readonly options: Pick<DecodeOptions, 'maxSeconds' | 'expectedSeconds'>,
-  ) {
-    const readSeconds = readSecondsFor(options.maxSeconds);
-    const expectedSeconds = Math.min(readSeconds, options.expectedSeconds !== undefined ? options.expectedSeconds + EXPECTED_MARGIN_SECONDS : UNKNOWN_LENGTH_SECONDS);
-    this.pcm = new PcmBuffer(Math.ceil(expectedSeconds * SAMPLE_RATE), readSeconds * SAMPLE_RATE);
-  }
-
-  append(chunk: Uint8Array): void {
-    this.pcm.append(chunk);
-  }
-
-  /** The audio, or the AudioError that says why there is none. */
-  finish(): DecodedAudio {
-    const count = this.pcm.samplesReceived;
-    if (count === 0) throw new AudioError('no_audio', `ffmpeg found no audio samples in ${this.inputPath}`);
-    if (count > Math.ceil(this.options.maxSeconds * SAMPLE_RATE)) {
-      throw new AudioError('too_long', `decoded audio exceeds ${this.options.maxSeconds} s`, this.options.maxSeconds);
-    }
-    return { samples: this.pcm.samples(), seconds: count / SAMPLE_RATE };
-  }
-}
-
 /** Read one second past the limit: enough to know the audio is too long, and a 2-hour file costs ~nothing. */
 const readSecondsFor = (maxSeconds: number) => maxSeconds + 1;
 
 /**
- * Runs ffmpeg on `inputPath` and hands its 16 kHz mono float PCM to `onChunk` as it comes; rejects
- * with an AudioError when ffmpeg fails or passes its deadline (it is killed then).
+ * Runs ffmpeg on `inputPath`, writing its 16 kHz mono 16-bit PCM to `pcmPath`; rejects with an
+ * AudioError when ffmpeg fails or passes its deadline (it is killed then). A file, not a pipe:
+ * the samples are then read into one buffer of their exact size, where a pipe's chunks, and the
+ * IPC messages that carried them from the decoder process, left the bot's heap ~60 MB of garbage
+ * for a 10-minute note.
  */
-export function streamPcm(inputPath: string, options: DecodeOptions, onChunk: (chunk: Buffer) => void): Promise<void> {
+export function decodeToFile(inputPath: string, pcmPath: string, options: DecodeOptions): Promise<void> {
   const deadlineMs = options.deadlineMs ?? decodeDeadlineMs(options.expectedSeconds ?? options.maxSeconds);
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -125,8 +94,10 @@ export function streamPcm(inputPath: string, options: DecodeOptions, onChunk: (c
       .noVideo()
       .audioChannels(1)
       .audioFrequency(SAMPLE_RATE)
-      .audioCodec('pcm_f32le')
-      .format('f32le');
+      .audioCodec('pcm_s16le')
+      .format('s16le')
+      .outputOptions('-y')
+      .output(pcmPath);
 
     const deadline = setTimeout(() => {
       timedOut = true;
@@ -137,22 +108,48 @@ export function streamPcm(inputPath: string, options: DecodeOptions, onChunk: (c
     command.on('start', () => {
       if (timedOut) command.kill('SIGKILL');
     });
-
     command.on('error', (error: Error, _stdout: string | null, stderr: string | null) => {
       settle(() => reject(new AudioError('broken_audio', `ffmpeg could not decode ${inputPath}: ${ffmpegReason(stderr ?? error.message)}`)));
     });
-
-    const output = command.pipe();
-    output.on('data', (chunk: Buffer) => {
-      if (!settled) onChunk(chunk);
-    });
-    output.on('end', () => settle(resolve));
+    command.on('end', () => settle(resolve));
+    command.run();
   });
 }
 
+/**
+ * The samples ffmpeg wrote to `pcmPath` for `inputPath`, read into one buffer of their size, or
+ * the AudioError that says why there are none: no samples, or past the limit.
+ */
+export async function readPcmFile(pcmPath: string, inputPath: string, maxSeconds: number): Promise<DecodedAudio> {
+  const file = await open(pcmPath, 'r');
+  try {
+    const { size } = await file.stat();
+    const count = Math.floor(size / BYTES_PER_SAMPLE);
+    if (count === 0) throw new AudioError('no_audio', `ffmpeg found no audio samples in ${inputPath}`);
+    if (count > Math.ceil(maxSeconds * SAMPLE_RATE)) throw new AudioError('too_long', `decoded audio exceeds ${maxSeconds} s`, maxSeconds);
+    const samples = new Int16Array(count);
+    const bytes = new Uint8Array(samples.buffer);
+    for (let at = 0; at < bytes.length; ) {
+      const { bytesRead } = await file.read(bytes, at, bytes.length - at, at);
+      if (bytesRead === 0) throw new AudioError('decoder_failed', `${pcmPath} ended at ${at} of ${bytes.length} bytes while being read`);
+      at += bytesRead;
+    }
+    return { samples, seconds: count / SAMPLE_RATE };
+  } finally {
+    await file.close();
+  }
+}
+
+/** A path of its own for one decode's PCM, in the temporary directory (the caller removes it). */
+export const pcmPathFor = () => path.join(os.tmpdir(), `voicebot-pcm-${randomUUID()}.s16`);
+
 /** ffmpeg in this process (the bot runs it from its decoder process instead: see decoder-process.ts). */
 export async function decodeToPcm(inputPath: string, options: DecodeOptions): Promise<DecodedAudio> {
-  const collector = new PcmCollector(inputPath, options);
-  await streamPcm(inputPath, options, (chunk) => collector.append(chunk));
-  return collector.finish();
+  const pcmPath = pcmPathFor();
+  try {
+    await decodeToFile(inputPath, pcmPath, options);
+    return await readPcmFile(pcmPath, inputPath, options.maxSeconds);
+  } finally {
+    await rm(pcmPath, { force: true });
+  }
 }

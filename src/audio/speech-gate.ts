@@ -2,6 +2,7 @@
 // Whisper invents sentences for silence ("Thank you for watching."); a cheap RMS gate avoids that,
 // though noise and music pass it (Silero VAD, the default, tells them from speech).
 import { fixedWindows, type SpeechPlan, type SpeechStage } from '../asr/window-plan.js';
+import { FULL_SCALE } from './pcm.js';
 
 const FRAME_SECONDS = 0.03;
 /** -40 dBFS: quieter than any voice note spoken into a phone, louder than a quiet room's hiss. */
@@ -9,16 +10,17 @@ const VOICED_FRAME_RMS = 0.01;
 /** Less than this much voiced audio is answered with "no speech detected". */
 const MIN_VOICED_SECONDS = 0.2;
 
-function frameRms(samples: Float32Array, start: number, end: number): number {
+/** RMS over full scale (1 for a full-scale square wave). */
+function frameRms(samples: Int16Array, start: number, end: number): number {
   let sum = 0;
   for (let i = start; i < end; i++) {
     const s = samples[i]!;
     sum += s * s;
   }
-  return end > start ? Math.sqrt(sum / (end - start)) : 0;
+  return end > start ? Math.sqrt(sum / (end - start)) / FULL_SCALE : 0;
 }
 
-function voicedSeconds(samples: Float32Array, sampleRate: number): number {
+function voicedSeconds(samples: Int16Array, sampleRate: number): number {
   const frame = Math.max(1, Math.round(FRAME_SECONDS * sampleRate));
   let voicedFrames = 0;
   for (let start = 0; start < samples.length; start += frame) {
@@ -27,7 +29,7 @@ function voicedSeconds(samples: Float32Array, sampleRate: number): number {
   return (voicedFrames * frame) / sampleRate;
 }
 
-export function hasSpeech(samples: Float32Array, sampleRate: number): boolean {
+export function hasSpeech(samples: Int16Array, sampleRate: number): boolean {
   return voicedSeconds(samples, sampleRate) >= MIN_VOICED_SECONDS;
 }
 
@@ -35,7 +37,7 @@ export function hasSpeech(samples: Float32Array, sampleRate: number): boolean {
 export class RmsSpeechGate implements SpeechStage {
   constructor(private readonly sampleRate: number) {}
 
-  async plan(samples: Float32Array): Promise<SpeechPlan> {
+  async plan(samples: Int16Array): Promise<SpeechPlan> {
     const speech = hasSpeech(samples, this.sampleRate);
     return {
       windows: speech ? fixedWindows(0, samples.length, this.sampleRate) : [],

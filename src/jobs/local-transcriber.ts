@@ -3,7 +3,8 @@
 import { rm } from 'node:fs/promises';
 import { AudioError } from '../audio/errors.js';
 import type { AudioDecoder } from '../audio/decoder-process.js';
-import { SAMPLE_RATE, type DecodedAudio } from '../audio/ffmpeg.js';
+import type { DecodedAudio } from '../audio/ffmpeg.js';
+import { SAMPLE_RATE } from '../audio/pcm.js';
 import type { AsrPool, PoolResult } from '../asr/pool.js';
 import { cleanTranscript } from '../asr/transcript-cleanup.js';
 import { onOriginalTimeline, type SpeechPlan, type SpeechStage } from '../asr/window-plan.js';
