@@ -4,6 +4,7 @@
 // model in one process slowed one another by up to 1.6×, differently from run to run (README,
 // "small's decoder ratio"). Also what beam search and the temperature fallback cost.
 // Started by bench/run.ts; prints one line `BASELINE <json>` (a BaselineResult).
+import { rm } from 'node:fs/promises';
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -130,13 +131,15 @@ async function openSide(input: BaselineInput, side: Side): Promise<SideRunner> {
       const started = performance.now();
       const audio = await decoder.decode(file, { maxSeconds: 3600 });
       const decodeMs = performance.now() - started;
-      const { result } = await pool.transcribe(audio.samples, {
-        language: 'en',
-        task: 'transcribe',
-        timestamps: false,
-        decoding,
-        ...(input.fixedTokensPerSecond ? { fixedTokensPerSecond: input.fixedTokensPerSecond } : {}),
-      });
+      const { result } = await pool
+        .transcribe(audio, {
+          language: 'en',
+          task: 'transcribe',
+          timestamps: false,
+          decoding,
+          ...(input.fixedTokensPerSecond ? { fixedTokensPerSecond: input.fixedTokensPerSecond } : {}),
+        })
+        .finally(() => rm(audio.pcmPath, { force: true }));
       return summarise(result, performance.now() - started, decodeMs);
     },
     close: () => Promise.all([pool.close(), decoder.close()]),

@@ -18,6 +18,8 @@ export type CorpusLanguage = keyof typeof TEXTS;
 export interface ClipSpec {
   seconds: number;
   language: CorpusLanguage;
+  /** Left out of the runs that take every clip: it is run only when --clips names it. */
+  onRequest?: true;
 }
 
 /** 5–15 s is what people send most; 9 s matches the seed baseline (8.91 s). */
@@ -28,6 +30,8 @@ export const CORPUS: readonly ClipSpec[] = [
   { seconds: 30, language: 'en' },
   { seconds: 60, language: 'ru' },
   { seconds: 180, language: 'en' },
+  // The default MAX_AUDIO_SECONDS: does the longest note the bot accepts peak where a short one does?
+  { seconds: 600, language: 'ru', onRequest: true },
 ];
 
 export const OPUS_VOICE_NOTE = ['-ac', '1', '-ar', '48000', '-c:a', 'libopus', '-b:a', '32k', '-f', 'ogg'];

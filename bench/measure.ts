@@ -1,5 +1,6 @@
 // One benchmark configuration in a process of its own: the bot's decode and worker pool, measured.
 // Started by bench/run.ts; prints one line `RESULT <json>` (a RunResult).
+import { rm } from 'node:fs/promises';
 import { MODEL_DTYPE } from '../src/asr/catalog.js';
 import { AsrPool, type PoolResult } from '../src/asr/pool.js';
 import { createHash } from 'node:crypto';
@@ -79,7 +80,7 @@ async function measure(input: MeasureInput): Promise<RunResult> {
   }
   const heaps = new Map<number, number>();
   const transcribe = async (audio: DecodedAudio): Promise<PoolResult> => {
-    const result = await pool.transcribe(audio.samples, {
+    const result = await pool.transcribe(audio, {
       language: null,
       task: 'transcribe',
       timestamps: false,
@@ -147,7 +148,7 @@ async function measure(input: MeasureInput): Promise<RunResult> {
   const steadyFileMb = fileRssMb();
   const soak = input.soak > 0 ? await soakRun(input.soak, shortest.audio, transcribe) : undefined;
   const swapAfter = vmstat();
-  await Promise.all([pool.close(), decoder.close()]);
+  await Promise.all([pool.close(), decoder.close(), ...decoded.map(({ audio }) => rm(audio.pcmPath, { force: true }))]);
   return {
     model: input.model,
     modelId: input.modelId,

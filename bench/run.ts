@@ -71,7 +71,7 @@ const usage = `npm run bench -- [options]
   --dtypes LIST           ${BENCH_DTYPES.join(', ')} (default q8)
   --memory LIST           ${Object.keys(MEMORY_PROFILES).join(', ')} (default lean,fast): see README, Memory
   --encoder LIST          ${Object.keys(ENCODER_VARIANTS).join(', ')} (default fused, the bot's default)
-  --clips LIST            seconds from ${CORPUS.map((c) => c.seconds).join(',')} (default all)
+  --clips LIST            seconds from ${CORPUS.map((c) => c.seconds).join(',')} (default all but ${CORPUS.filter((c) => c.onRequest).map((c) => c.seconds).join(',')})
   --soak N                then N notes of the shortest clip in a row: peak RSS of notes 11–100 vs the last 100
   --tokens-per-second N   fixed decode budget for synthetic models (default ${DEFAULT_TOKENS_PER_SECOND})
   --cpus N                pin the measuring processes to N CPUs (memory limits are not emulated)
@@ -134,7 +134,7 @@ const memoryProfiles = (values.memory ?? (values.calibrate ? 'default' : values.
 for (const m of memoryProfiles) if (!MEMORY_PROFILES[m]) fail(`--memory: unknown profile ${m}`);
 const encoders = values.encoder.split(',');
 for (const e of encoders) if (!ENCODER_VARIANTS[e]) fail(`--encoder: unknown variant ${e}`);
-const clipSeconds = values.clips ? values.clips.split(',').map(Number) : values.calibrate ? [9, 15] : values.quick ? [5, 9, 15] : CORPUS.map((c) => c.seconds);
+const clipSeconds = values.clips ? values.clips.split(',').map(Number) : values.calibrate ? [9, 15] : values.quick ? [5, 9, 15] : CORPUS.filter((c) => !c.onRequest).map((c) => c.seconds);
 const clipSpecs = CORPUS.filter((c) => clipSeconds.includes(c.seconds));
 if (clipSpecs.length === 0) fail('--clips: none of those lengths is in the corpus');
 const tokensPerSecond = Number(values['tokens-per-second']);

@@ -8,6 +8,7 @@
 //    (silence dropped, windows planned from speech) against VAD=off (the RMS gate, fixed windows).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,6 +75,7 @@ const corpus = corpusFiles(path.join(ROOT, '.cache/bench-corpus'), [
   { seconds: 180, language: 'en' },
 ]);
 const clips = await Promise.all(corpus.map(async ({ spec, file }) => ({ spec, file, audio: (await decode(file)).audio })));
+const removeClips = () => Promise.all(clips.map(({ audio }) => rm(audio.pcmPath, { force: true })));
 const longest = clips.at(-1)!;
 
 const { modelId, modelsDir, synthetic } = await model(values.model);
@@ -109,10 +111,10 @@ if (values['memory-probe']) {
   const probe = poolWith(values['memory-probe'] === 'on');
   await probe.start();
   const loadedMb = rssMb();
-  await probe.transcribe(longest.audio.samples, request);
+  await probe.transcribe(longest.audio, request);
   const measured: MemoryProbe = { loadedMb, afterNoteMb: rssMb(), peakMb: peakRssMb() };
   console.log(JSON.stringify(measured));
-  await Promise.all([probe.close(), decoder.close()]);
+  await Promise.all([probe.close(), decoder.close(), removeClips()]);
   process.exit(0);
 }
 function memoryProbe(vad: boolean): MemoryProbe {
@@ -130,7 +132,7 @@ const added = (field: keyof MemoryProbe) => median(probes.on.map((p) => p[field]
 
 const pool = poolWith(true);
 await pool.start();
-await pool.transcribe(clips[0]!.audio.samples, request);
+await pool.transcribe(clips[0]!.audio, request);
 
 // 2. VAD against Whisper on the same clips, interleaved so that load on the machine hits both alike.
 const cost = [];
@@ -138,7 +140,7 @@ for (const { spec, audio } of clips) {
   const vadMs: number[] = [];
   const inferenceMs: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const { result, speech } = await pool.transcribe(audio.samples, request);
+    const { result, speech } = await pool.transcribe(audio, request);
     vadMs.push(speech!.vadMs!);
     inferenceMs.push(result.inferenceMs);
   }
@@ -169,9 +171,13 @@ writeFileSync(noteFile, note.ogg);
 async function endToEnd(vad: boolean) {
   const started = performance.now();
   const { audio } = await decode(noteFile);
-  const gated = vad ? undefined : await gate.plan(audio.samples);
-  const { result, speech } = await pool.transcribe(audio.samples, gated ? { ...request, windows: gated.windows } : request);
-  return { ms: performance.now() - started, windows: result.chunks, speechSeconds: (gated ?? speech!).speechSeconds };
+  try {
+    const gated = vad ? undefined : await gate.plan(audio);
+    const { result, speech } = await pool.transcribe(audio, gated ? { ...request, windows: gated.windows } : request);
+    return { ms: performance.now() - started, windows: result.chunks, speechSeconds: (gated ?? speech!).speechSeconds };
+  } finally {
+    await rm(audio.pcmPath, { force: true });
+  }
 }
 const gate = new RmsSpeechGate(SAMPLE_RATE);
 const withVad: Awaited<ReturnType<typeof endToEnd>>[] = [];
@@ -180,7 +186,7 @@ for (let i = 0; i < runs; i++) {
   withVad.push(await endToEnd(true));
   today.push(await endToEnd(false));
 }
-await Promise.all([pool.close(), decoder.close()]);
+await Promise.all([pool.close(), decoder.close(), removeClips()]);
 
 const pauses = {
   noteSeconds: note.seconds,

@@ -2,12 +2,11 @@
 import path from 'node:path';
 import { MODEL_CATALOG } from './asr/catalog.js';
 import type { CalibrationRead } from './asr/calibration.js';
-import { budgetMb, chooseModel, defaultPoolShape, requiredMb, type MachineFacts, type PoolShape } from './asr/model-choice.js';
+import { chooseModel, defaultPoolShape, type MachineFacts, type PoolShape } from './asr/model-choice.js';
 import { SPEED_SAMPLES } from './asr/speed-table.js';
 import { WINDOW_DEFAULTS, type WindowMode } from './asr/encoder-window.js';
 import type { DecodingOptions, EncoderSettings } from './asr/protocol.js';
 import { DEFAULT_VAD_OPTIONS, type VadOptions } from './asr/vad-segments.js';
-import { audioLimit } from './audio/audio-budget.js';
 import { parseQueueUrl, QueueUrlError, type QueueEndpoint } from './queue/endpoint.js';
 
 export class ConfigError extends Error {
@@ -81,9 +80,8 @@ export interface Config {
   workerRecycleRssMb: number;
   /** Silero VAD's settings; null with VAD=off (the RMS gate and fixed 30-s windows). */
   vad: VadOptions | null;
+  /** A note's length costs disk (its PCM file, 32 KB a second), not memory: nothing caps this but the operator. */
   maxAudioSeconds: number;
-  /** Why MAX_AUDIO_SECONDS is what it is: the memory budget may cap what the operator asked for. */
-  maxAudioReason: string;
   maxFileMb: number;
   httpPort: number;
   logLevel: LogLevel;
@@ -216,15 +214,6 @@ function roleAndQueue(r: EnvReader): { role: Role; queue?: QueueSettings } {
       maxInFlight: r.integer('REMOTE_MAX_IN_FLIGHT', 16, 1, 1000),
     },
   };
-}
-
-/** MAX_AUDIO_SECONDS as asked, capped by what the memory beside a catalogued model's workers holds. */
-function resolveMaxAudio(r: EnvReader, machine: MachineFacts, modelId: string, workers: number): { maxAudioSeconds: number; maxAudioReason: string } {
-  const requested = r.integer('MAX_AUDIO_SECONDS', 600, 1, 24 * 3600);
-  const model = MODEL_CATALOG.find((m) => m.hubId === modelId);
-  if (!model) return { maxAudioSeconds: requested, maxAudioReason: `MAX_AUDIO_SECONDS=${requested}, not capped: ${modelId} is not in the catalog, so its memory per worker is unknown` };
-  const limit = audioLimit({ requestedSeconds: requested, budgetMb: budgetMb(machine.memoryMb), committedMb: requiredMb(model, workers), concurrentJobs: workers });
-  return { maxAudioSeconds: limit.maxSeconds, maxAudioReason: limit.reason };
 }
 
 function retention(r: EnvReader): { transcriptRetentionDays: number; jobRetentionDays: number } {
@@ -399,7 +388,7 @@ export function loadConfig(env: Env, machine: MachineFacts, options: LoadConfigO
     workerMaxJobs: r.integer('WORKER_MAX_JOBS', 500, 0),
     workerRecycleRssMb: r.integer('WORKER_RECYCLE_RSS_MB', 0, 0),
     vad: vadOptions(r),
-    ...resolveMaxAudio(r, machine, model.modelId, shape.workers),
+    maxAudioSeconds: r.integer('MAX_AUDIO_SECONDS', 600, 1, 24 * 3600),
     maxFileMb: r.integer('MAX_FILE_MB', 20, 1, 2000),
     httpPort: r.integer('HTTP_PORT', 8080, 0, 65535),
     logLevel,

@@ -9,10 +9,10 @@ import { asJobError } from '../src/jobs/errors.js';
 import { whisperMetaRoot } from '../bench/synth/model-folder.js';
 import { cachedModelsRoot, TEST_MODEL_ID } from './support/test-model.js';
 import { killMidJob } from './support/worker-death.js';
-import { synthPcm } from './support/pcm.js';
+import { pcmFile, synthPcm } from './support/pcm.js';
 
 const meta = JSON.parse(readFileSync(path.join(whisperMetaRoot(), 'whisper-tiny/generation_config.json'), 'utf8')) as { lang_to_id: Record<string, number> };
-const audio = (seconds: number) => synthPcm(seconds, (i) => 0.3 * Math.sin(i / 9) * Math.sin(i / 5000));
+const audio = (seconds: number) => pcmFile(synthPcm(seconds, (i) => 0.3 * Math.sin(i / 9) * Math.sin(i / 5000)));
 const request = (r: Partial<TranscribeRequest> = {}): TranscribeRequest => ({ language: null, task: 'transcribe', timestamps: false, ...r });
 
 const pools: AsrPool[] = [];

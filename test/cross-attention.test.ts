@@ -12,7 +12,7 @@ import type { TranscribeRequest } from '../src/asr/protocol.js';
 import { WhisperRunner } from '../src/asr/whisper-runner.js';
 import { DataType, GraphBuilder, encodeModel as encodeBuilt, valueInfo } from '../bench/synth/onnx-builder.js';
 import { cachedModelsRoot } from './support/test-model.js';
-import { synthPcm } from './support/pcm.js';
+import { pcmReader, synthPcm } from './support/pcm.js';
 
 const MODEL_ID = 'voicebot-test/whisper-test-tiny-dtypes';
 const modelsRoot = () => cachedModelsRoot(MODEL_ID, { dtypes: ['q8', 'int8', 'fp32'] });
@@ -116,7 +116,7 @@ describe('cross-attention sliced from the merged decoder', () => {
 });
 
 describe('the runner with cross-attention apart', () => {
-  const audio = synthPcm(40, (i) => 0.3 * Math.sin(i / 9) * Math.sin(i / 5000));
+  const audio = pcmReader(synthPcm(40, (i) => 0.3 * Math.sin(i / 9) * Math.sin(i / 5000)));
   const load = async (dtype: string, crossAttentionApart: boolean) =>
     WhisperRunner.load({ workerId: 1, modelId: MODEL_ID, modelsDir: await modelsRoot(), dtype, threads: 1, cpuArena: false, mapWeights: true, crossAttentionApart, encoder: { fusedAttention: true, window: { mode: 'full', minSeconds: 8, marginSeconds: 1.5 } } });
 

@@ -1,15 +1,18 @@
 // ffmpeg decoding to 16 kHz mono 16-bit PCM, on real files.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DecoderProcess } from '../src/audio/decoder-process.js';
-import { decodeToPcm, findFfmpeg, readPcmFile } from '../src/audio/ffmpeg.js';
+import { decodeToPcm, findFfmpeg, judgePcmFile } from '../src/audio/ffmpeg.js';
+import { PcmReader } from '../src/audio/pcm-file.js';
 import { SAMPLE_RATE } from '../src/audio/pcm.js';
 import { AudioError } from '../src/audio/errors.js';
 import { asJobError } from '../src/jobs/errors.js';
-import { silenceOgg, toneOgg } from './support/audio.js';
+import { silenceOgg, silentVideoMp4, toneOgg } from './support/audio.js';
+import { pcmFile, samplesOf } from './support/pcm.js';
 import { isRunning, processesMentioning } from './support/processes.js';
 import { REPO } from './support/test-model.js';
 
@@ -37,11 +40,12 @@ function dominantFrequency(samples: Int16Array, sampleRate: number): number {
 
 describe('decodeToPcm', () => {
   it('decodes a 440 Hz OGG/Opus tone to 16 kHz mono with the right duration and pitch', async () => {
-    const { samples, seconds } = await decodeToPcm(file(toneOgg(440, 5), 'tone.ogg'), { ffmpegPath, maxSeconds: 60 });
+    const audio = await decodeToPcm(file(toneOgg(440, 5), 'tone.ogg'), { ffmpegPath, maxSeconds: 60 });
+    const { seconds } = audio;
+    const samples = samplesOf(audio);
     expect(Math.abs(seconds - 5) / 5).toBeLessThan(0.01);
     expect(samples.length).toBe(Math.round(seconds * SAMPLE_RATE));
-    // One buffer of exactly the samples: what is transferred to the worker holds nothing else.
-    expect(samples.buffer.byteLength).toBe(samples.length * 2);
+    expect(audio.sampleCount).toBe(samples.length);
     const middle = samples.subarray(SAMPLE_RATE, 4 * SAMPLE_RATE);
     expect(Math.abs(dominantFrequency(middle, SAMPLE_RATE) - 440) / 440).toBeLessThan(0.02);
   });
@@ -49,6 +53,11 @@ describe('decodeToPcm', () => {
   it('refuses a 2-hour file as too long', async () => {
     const long = file(silenceOgg(7200), 'two-hours.ogg');
     await expect(decodeToPcm(long, { ffmpegPath, maxSeconds: 60 })).rejects.toMatchObject({ failure: 'too_long', maxSeconds: 60 });
+  });
+
+  it('says a video without an audio track has no audio, rather than that it is broken', async () => {
+    const error = await decodeToPcm(file(silentVideoMp4(), 'silent.mp4'), { ffmpegPath, maxSeconds: 60 }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ failure: 'no_audio', detail: expect.stringMatching(/silent\.mp4.*does not contain any stream/) });
   });
 
   it.each([
@@ -61,24 +70,41 @@ describe('decodeToPcm', () => {
   });
 });
 
-describe('readPcmFile: what ffmpeg wrote, judged', () => {
-  const pcmFile = (bytes: Uint8Array) => file(Buffer.from(bytes), `pcm-${bytes.length}.s16`);
+describe('the PCM file ffmpeg wrote', () => {
+  const pcmBytes = (bytes: Uint8Array) => file(Buffer.from(bytes), `pcm-${bytes.length}.s16`);
+  const values = Int16Array.from({ length: 40_000 }, (_, i) => ((i * 7919) % 65_536) - 32_768);
 
-  it('reads the whole 16-bit samples into one buffer of their size, and ignores a torn last byte', async () => {
-    const values = Int16Array.from({ length: 40_000 }, (_, i) => ((i * 7919) % 65_536) - 32_768);
+  it('counts its whole 16-bit samples, a torn last byte not one of them', async () => {
     const torn = new Uint8Array(values.byteLength + 1);
     torn.set(new Uint8Array(values.buffer));
-    const audio = await readPcmFile(pcmFile(torn), 'note.ogg', 60);
-    expect(audio.samples).toEqual(values);
-    expect(audio.samples.buffer.byteLength).toBe(values.byteLength);
-    expect(audio.seconds).toBe(40_000 / SAMPLE_RATE);
+    const audio = await judgePcmFile(pcmBytes(torn), 'note.ogg', 60);
+    expect(audio).toMatchObject({ sampleCount: 40_000, seconds: 40_000 / SAMPLE_RATE });
+    expect(samplesOf(audio)).toEqual(values);
   });
 
   it('says "no audio" for no whole sample and "too long" past the limit, naming the input', async () => {
-    await expect(readPcmFile(pcmFile(new Uint8Array(1)), 'empty.ogg', 60)).rejects.toMatchObject({ failure: 'no_audio', detail: expect.stringContaining('empty.ogg') });
+    await expect(judgePcmFile(pcmBytes(new Uint8Array(1)), 'empty.ogg', 60)).rejects.toMatchObject({ failure: 'no_audio', detail: expect.stringContaining('empty.ogg') });
     const justOver = new Uint8Array((2 * SAMPLE_RATE + 1) * 2);
-    await expect(readPcmFile(pcmFile(justOver), 'long.ogg', 2)).rejects.toMatchObject({ failure: 'too_long', maxSeconds: 2 });
-    expect((await readPcmFile(pcmFile(justOver.subarray(2)), 'exact.ogg', 2)).seconds).toBe(2);
+    await expect(judgePcmFile(pcmBytes(justOver), 'long.ogg', 2)).rejects.toMatchObject({ failure: 'too_long', maxSeconds: 2 });
+    expect((await judgePcmFile(pcmBytes(justOver.subarray(2)), 'exact.ogg', 2)).seconds).toBe(2);
+  });
+
+  it('is read a piece, a stretch or a window at a time, never past its end', () => {
+    const reader = new PcmReader(pcmFile(values));
+    try {
+      expect(reader.read({ offset: 100, length: 5 })).toEqual(values.subarray(100, 105));
+      expect(reader.read({ offset: 39_998, length: 5 })).toEqual(values.subarray(39_998));
+      // Each stretch is over the same buffer: copied as it comes.
+      const stretches = Array.from(reader.stretches(16_000), (s) => s.slice());
+      expect(stretches.map((s) => s.length)).toEqual([16_000, 16_000, 8_000]);
+      expect(Int16Array.from(stretches.flatMap((s) => [...s]))).toEqual(values);
+      // A window as the model reads it: its pieces back to back, over full scale (32768).
+      const window = reader.floats([{ offset: 10, length: 3 }, { offset: 50, length: 2 }]);
+      expect([...window]).toEqual([...values.subarray(10, 13), ...values.subarray(50, 52)].map((s) => s / 32768));
+    } finally {
+      reader.close();
+    }
+    expect(() => reader.read({ offset: 0, length: 1 })).toThrow(/closed/);
   });
 });
 
@@ -102,7 +128,10 @@ describe('DecoderProcess: ffmpeg from a small child process', () => {
     const tone = file(toneOgg(440, 3), 'child-tone.ogg');
     const [here, there] = await Promise.all([decodeToPcm(tone, { ffmpegPath, maxSeconds: 60 }), decoder.decode(tone, { maxSeconds: 60 })]);
     expect(there.seconds).toBe(here.seconds);
-    expect(there.samples).toEqual(here.samples);
+    expect(samplesOf(there)).toEqual(samplesOf(here));
+    // The note's file is the caller's; a decode that gives no note removes its own.
+    expect(pcmLeft()).toHaveLength(2);
+    await Promise.all([rm(here.pcmPath), rm(there.pcmPath)]);
     await expect(decoder.decode(file(silenceOgg(90), 'child-long.ogg'), { maxSeconds: 60 })).rejects.toMatchObject({ failure: 'too_long', maxSeconds: 60 });
     const bad = file(Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256)), 'child-bad');
     const brokenHere = await decodeToPcm(bad, { ffmpegPath, maxSeconds: 60 }).catch((e: unknown) => e);
@@ -130,6 +159,7 @@ describe('DecoderProcess: ffmpeg from a small child process', () => {
     const again = await decoder.decode(file(toneOgg(440, 1), 'child-again.ogg'), { maxSeconds: 60 });
     expect(again.seconds).toBeCloseTo(1, 1);
     expect(decoder.pid).not.toBe(firstPid);
+    await rm(again.pcmPath);
     expect(pcmLeft()).toEqual([]);
   });
 

@@ -15,7 +15,7 @@ import { WhisperRunner } from '../src/asr/whisper-runner.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { DataType, GraphBuilder, encodeModel as encodeBuilt, valueInfo } from '../bench/synth/onnx-builder.js';
 import { cachedModelsRoot } from './support/test-model.js';
-import { synthPcm } from './support/pcm.js';
+import { pcmReader, synthPcm } from './support/pcm.js';
 
 const B: Atom = { id: 'B', size: null };
 const T: Atom = { id: 'T', size: null };
@@ -221,7 +221,7 @@ describe('encoder rewrites on the synthetic presets', () => {
 describe('the runner with rewritten encoders', () => {
   // Greedy only: a fallback samples at temperatures above 0, and random weights fall back every time.
   const request: TranscribeRequest = { language: 'en', task: 'transcribe', timestamps: false, fixedTokensPerSecond: 1, decoding: { temperatureFallback: false } };
-  const audio = (seconds: number) => synthPcm(seconds, (i) => 0.3 * Math.sin(i / 9) * Math.sin(i / 5000));
+  const audio = (seconds: number) => pcmReader(synthPcm(seconds, (i) => 0.3 * Math.sin(i / 9) * Math.sin(i / 5000)));
   const full: WindowSettings = { mode: 'full', minSeconds: 8, marginSeconds: 1.5 };
 
   async function transcribe(dtype: string, fusedAttention: boolean, window: WindowSettings, seconds: number[]) {

@@ -14,7 +14,7 @@ import { WhisperRunner } from '../src/asr/whisper-runner.js';
 import { loadConfig } from '../src/config.js';
 import { DataType, GraphBuilder, encodeModel as encodeBuilt, valueInfo } from '../bench/synth/onnx-builder.js';
 import { cachedModelsRoot } from './support/test-model.js';
-import { synthPcm } from './support/pcm.js';
+import { pcmReader, synthPcm } from './support/pcm.js';
 
 const MODEL_ID = 'voicebot-test/whisper-test-tiny-dtypes';
 const modelsRoot = () => cachedModelsRoot(MODEL_ID, { dtypes: ['q8', 'int8', 'fp32'] });
@@ -109,7 +109,7 @@ describe('weights mapped from the file', () => {
 
 describe('the runner with mapped weights', () => {
   const request: TranscribeRequest = { language: 'en', task: 'transcribe', timestamps: false, fixedTokensPerSecond: 1, decoding: { temperatureFallback: false } };
-  const audio = synthPcm(9, (i) => 0.3 * Math.sin(i / 9) * Math.sin(i / 5000));
+  const audio = pcmReader(synthPcm(9, (i) => 0.3 * Math.sin(i / 9) * Math.sin(i / 5000)));
 
   it.each(['q8', 'int8', 'fp32'])('%s: decodes the same tokens as with the weights copied', async (dtype) => {
     const transcribe = async (mapWeights: boolean) => {

@@ -4,7 +4,7 @@ import { chooseModel, defaultPoolShape } from '../src/asr/model-choice.js';
 import { SPEED_SAMPLES } from '../src/asr/speed-table.js';
 import { fixedTokenBudget, maxNewTokens, planWindows } from '../src/asr/decoding-policy.js';
 import { cutRepetitionLoops } from '../src/asr/transcript-cleanup.js';
-import { hasSpeech } from '../src/audio/speech-gate.js';
+import { gateStretchSamples, hasSpeech } from '../src/audio/speech-gate.js';
 import { errorMessage, uiLanguageOf } from '../src/bot/i18n.js';
 import { mediaOf } from '../src/bot/media.js';
 import { splitMessage } from '../src/bot/text-split.js';
@@ -229,12 +229,24 @@ describe('RTF, percentiles and periods', () => {
 
 describe('speech gate', () => {
   it('finds no speech in silence or faint hiss, and speech in a voice-level signal', () => {
-    expect(hasSpeech(new Int16Array(16000 * 5), 16000)).toBe(false);
-    expect(hasSpeech(synthPcm(5, () => (Math.random() - 0.5) * 0.002), 16000)).toBe(false);
-    expect(hasSpeech(synthPcm(5, (i) => 0.2 * Math.sin(i / 10)), 16000)).toBe(true);
+    expect(hasSpeech([new Int16Array(16000 * 5)], 16000)).toBe(false);
+    expect(hasSpeech([synthPcm(5, () => (Math.random() - 0.5) * 0.002)], 16000)).toBe(false);
+    expect(hasSpeech([synthPcm(5, (i) => 0.2 * Math.sin(i / 10))], 16000)).toBe(true);
     // The gate's level (-40 dBFS RMS) on either side: a sine's RMS is its amplitude over √2.
-    expect(hasSpeech(synthPcm(5, (i) => 0.012 * Math.sin(i / 10)), 16000)).toBe(false);
-    expect(hasSpeech(synthPcm(5, (i) => 0.016 * Math.sin(i / 10)), 16000)).toBe(true);
+    expect(hasSpeech([synthPcm(5, (i) => 0.012 * Math.sin(i / 10))], 16000)).toBe(false);
+    expect(hasSpeech([synthPcm(5, (i) => 0.016 * Math.sin(i / 10))], 16000)).toBe(true);
+  });
+
+  it('judges a note read in stretches of whole frames as it judges the whole note', () => {
+    // 0.21 s of voice (just over the 0.2 s it takes) across the first stretch's end.
+    const stretch = gateStretchSamples(16000);
+    const note = synthPcm((2 * stretch) / 16000, (i) => (Math.abs(i - stretch) < 0.105 * 16000 ? 0.2 * Math.sin(i / 10) : 0));
+    const stretches = [note.subarray(0, stretch), note.subarray(stretch)];
+    expect(hasSpeech([note], 16000)).toBe(true);
+    expect(hasSpeech(stretches, 16000)).toBe(true);
+    const shorter = note.map((s, i) => (Math.abs(i - stretch) < 0.09 * 16000 ? s : 0));
+    expect(hasSpeech([shorter], 16000)).toBe(false);
+    expect(hasSpeech([shorter.subarray(0, stretch), shorter.subarray(stretch)], 16000)).toBe(false);
   });
 });
 

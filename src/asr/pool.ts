@@ -3,6 +3,7 @@
 // fresh one; a replacement that cannot load is retried with backoff.
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
+import type { PcmAudio } from '../audio/pcm-file.js';
 import { SAMPLE_RATE } from '../audio/pcm.js';
 import { transcribeDeadlineMs } from './transcribe-deadline.js';
 import { AsrError } from './errors.js';
@@ -29,17 +30,6 @@ export const UNAVAILABLE_AFTER_FAILURES = 5;
 
 function defaultRespawnDelayMs(failuresInARow: number): number {
   return Math.min(60_000, 1_000 * 2 ** Math.max(0, failuresInARow - 1));
-}
-
-/**
- * Audio for a transcription that the caller hands over: its buffer is transferred to the worker (no copy),
- * and `reload` produces it again (e.g. by decoding the file once more) when the transcription must be
- * retried on a fresh worker. A bare Int16Array is copied instead, for callers that reuse it.
- */
-export interface HandedOverAudio {
-  /** 16-kHz 16-bit samples (see audio/pcm.ts). */
-  samples: Int16Array;
-  reload: () => Promise<Int16Array>;
 }
 
 export interface PoolResult {
@@ -69,9 +59,8 @@ export interface PoolEvents {
 const WORKER_HEAP_LIMITS = { maxYoungGenerationSizeMb: 3, maxOldGenerationSizeMb: 512 };
 
 interface PendingTranscription {
-  samples: Int16Array;
-  /** Set for handed-over audio: transferred, and reloaded for a retry. */
-  reload?: () => Promise<Int16Array>;
+  /** The note's PCM file, which the worker reads (and a retry on a fresh worker reads again). */
+  audio: PcmAudio;
   request: TranscribeRequest;
   onProgress: (done: number, total: number) => void;
   resolve: (r: PoolResult) => void;
@@ -137,11 +126,11 @@ export class AsrPool extends EventEmitter<PoolEvents> {
     return [...this.slots.values()].filter((s) => s.ready && !s.retiring).length;
   }
 
-  transcribe(audio: Int16Array | HandedOverAudio, request: TranscribeRequest, onProgress: (done: number, total: number) => void = () => {}): Promise<PoolResult> {
+  /** Transcribes a decoded note; its PCM file must stay until this settles. */
+  transcribe(audio: PcmAudio, request: TranscribeRequest, onProgress: (done: number, total: number) => void = () => {}): Promise<PoolResult> {
     if (this.closed) return Promise.reject(new AsrError('failed', 'the ASR pool is closed'));
-    const source = audio instanceof Int16Array ? { samples: audio } : audio;
     return new Promise((resolve, reject) => {
-      this.waiting.push({ ...source, request, onProgress, resolve, reject, attempts: 0 });
+      this.waiting.push({ audio: { pcmPath: audio.pcmPath, sampleCount: audio.sampleCount }, request, onProgress, resolve, reject, attempts: 0 });
       this.dispatch();
     });
   }
@@ -257,19 +246,7 @@ export class AsrPool extends EventEmitter<PoolEvents> {
       );
       return;
     }
-    if (!transcription.reload) {
-      this.waiting.unshift(transcription);
-      return;
-    }
-    // The samples went to the dead worker with their buffer: produce them again for the fresh one.
-    transcription.reload().then(
-      (samples) => {
-        transcription.samples = samples;
-        this.waiting.unshift(transcription);
-        this.dispatch();
-      },
-      (reloadError: unknown) => transcription.reject(reloadError instanceof Error ? reloadError : new AsrError('failed', String(reloadError))),
-    );
+    this.waiting.unshift(transcription);
   }
 
   /** A worker that loaded once is replaced at once; one that failed to load is retried with backoff. */
@@ -302,14 +279,12 @@ export class AsrPool extends EventEmitter<PoolEvents> {
       const transcription = this.waiting.shift()!;
       const requestId = this.nextRequestId++;
       slot.running = { ...transcription, requestId };
-      const seconds = transcription.samples.length / SAMPLE_RATE;
+      const seconds = transcription.audio.sampleCount / SAMPLE_RATE;
       slot.deadline = setTimeout(() => {
         slot.timedOut = true;
         void this.stop(slot);
       }, (this.options.transcriptionDeadlineMs ?? transcribeDeadlineMs)(seconds));
-      const message = { type: 'transcribe', requestId, samples: transcription.samples, request: transcription.request } satisfies ToWorker;
-      // Handed-over audio moves to the worker with its buffer; a bare array is cloned, the caller keeps it.
-      slot.worker.postMessage(message, transcription.reload ? [transcription.samples.buffer as ArrayBuffer] : []);
+      slot.worker.postMessage({ type: 'transcribe', requestId, audio: transcription.audio, request: transcription.request } satisfies ToWorker);
     }
   }
 }

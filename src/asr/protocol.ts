@@ -1,4 +1,5 @@
 // Messages between the pool (main thread) and an ASR worker thread.
+import type { PcmAudio } from '../audio/pcm-file.js';
 import type { WindowSettings } from './encoder-window.js';
 import type { VadOptions } from './vad-segments.js';
 import type { PlannedWindow, SpeechPlan } from './window-plan.js';
@@ -101,7 +102,7 @@ export interface TranscriptionResult {
 }
 
 export type ToWorker =
-  | { type: 'transcribe'; requestId: number; samples: Int16Array; request: TranscribeRequest }
+  | { type: 'transcribe'; requestId: number; audio: PcmAudio; request: TranscribeRequest }
   /** End the thread between two onnxruntime runs (see native-runs.ts). */
   | { type: 'stop' };
 

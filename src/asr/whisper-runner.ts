@@ -5,6 +5,7 @@
 import vm from 'node:vm';
 import v8 from 'node:v8';
 import path from 'node:path';
+import type { PcmReader } from '../audio/pcm-file.js';
 import { transformersWithoutImages } from './image-library.js';
 import { WindowDecoder, type CrossAttention, type DecoderSession, type OrtTensor, type TensorFactory } from './decode-loop.js';
 import { fixedTokenBudget, maxNewTokens } from './decoding-policy.js';
@@ -18,7 +19,7 @@ import type { WhisperVocabulary } from './logits-rules.js';
 import type { DecodingOptions, Segment, TranscribeRequest, TranscriptionResult, WindowRecord, WorkerInit } from './protocol.js';
 import { TokenText } from './token-text.js';
 import { mergeWindows, type WindowTokens } from './window-merge.js';
-import { fixedWindows, windowAudio } from './window-plan.js';
+import { fixedWindows } from './window-plan.js';
 
 const { AutoFeatureExtractor, AutoModelForSpeechSeq2Seq, env, Tensor } = transformersWithoutImages();
 
@@ -190,11 +191,11 @@ export class WhisperRunner {
     return makeTensor('float32', cropFrames(this.logMel.compute(audio), bins, total, keep), [1, bins, keep]);
   }
 
-  async transcribe(samples: Int16Array, request: TranscribeRequest, onProgress: (done: number, total: number) => void): Promise<TranscriptionResult> {
+  async transcribe(pcm: PcmReader, request: TranscribeRequest, onProgress: (done: number, total: number) => void): Promise<TranscriptionResult> {
     const started = performance.now();
     const options = { ...this.defaults, ...request.decoding };
     const sampleRate = this.sampleRate;
-    const windows = request.windows ?? fixedWindows(0, samples.length, sampleRate);
+    const windows = request.windows ?? fixedWindows(0, pcm.length, sampleRate);
     const decodedWindows: WindowTokens[] = [];
     const records: WindowRecord[] = [];
     let language = request.language;
@@ -206,7 +207,7 @@ export class WhisperRunner {
     let previousTokens: number[] = [];
 
     for (const [index, window] of windows.entries()) {
-      const audio = windowAudio(samples, window);
+      const audio = pcm.floats(window.pieces);
       const features = this.features(audio, window.length);
       const seconds = window.length / sampleRate;
 
@@ -267,7 +268,7 @@ export class WhisperRunner {
     const segments: Segment[] = [];
     for (const s of merged.segments) {
       const start = s.start ?? segments.at(-1)?.end ?? 0;
-      segments.push({ start, end: s.end ?? samples.length / sampleRate, text: s.text.trim() });
+      segments.push({ start, end: s.end ?? pcm.length / sampleRate, text: s.text.trim() });
     }
     const memory = process.memoryUsage();
     return {

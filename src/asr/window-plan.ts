@@ -4,22 +4,16 @@
 // 30 s as possible, and among the packings with that many windows the one whose cuts fall at the
 // longest pauses wins. Only a single stretch of speech longer than 30 s with no pause in it still
 // gets fixed 30-s windows with 5-s overlap (which window-merge.ts stitches).
-import { writeFloats } from '../audio/pcm.js';
+import type { PcmAudio, PcmPiece } from '../audio/pcm-file.js';
 import { planWindows } from './decoding-policy.js';
 import type { Segment } from './protocol.js';
 import type { SpeechSegment } from './vad-segments.js';
 
 const MAX_WINDOW_SECONDS = 30;
 
-/** A stretch of the original audio, in samples. */
-export interface AudioPiece {
-  offset: number;
-  length: number;
-}
-
-/** One Whisper window: its pieces of the original audio played back to back. */
+/** One Whisper window: its pieces of the original audio (in samples) played back to back. */
 export interface PlannedWindow {
-  pieces: AudioPiece[];
+  pieces: PcmPiece[];
   /** Samples in the window: the pieces' lengths summed. */
   length: number;
   /** Samples of overlap with the previous and next window that the merge step discards. */
@@ -47,7 +41,7 @@ export interface SpeechPlan {
  * With Silero VAD on, the ASR worker finds the speech itself (vad-stage.ts).
  */
 export interface SpeechStage {
-  plan(samples: Int16Array): Promise<SpeechPlan>;
+  plan(audio: PcmAudio): Promise<SpeechPlan>;
   close(): Promise<void>;
 }
 
@@ -61,7 +55,7 @@ export function fixedWindows(offset: number, length: number, sampleRate: number)
   }));
 }
 
-const piece = (s: SpeechSegment): AudioPiece => ({ offset: s.start, length: s.end - s.start });
+const piece = (s: SpeechSegment): PcmPiece => ({ offset: s.start, length: s.end - s.start });
 
 function packedWindow(segments: readonly SpeechSegment[]): PlannedWindow {
   const pieces = segments.map(piece);
@@ -124,17 +118,6 @@ export function planSpeechWindows(segments: readonly SpeechSegment[], sampleRate
   }
   windows.push(...packRun(run, maxSamples));
   return windows;
-}
-
-/** The window's audio as the model's floats: its pieces back to back. */
-export function windowAudio(samples: Int16Array, window: PlannedWindow): Float32Array {
-  const audio = new Float32Array(window.length);
-  let at = 0;
-  for (const p of window.pieces) {
-    writeFloats(samples.subarray(p.offset, p.offset + p.length), audio, at);
-    at += p.length;
-  }
-  return audio;
 }
 
 interface TimelineSpan {

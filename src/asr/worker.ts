@@ -1,6 +1,7 @@
 // The ASR worker thread: loads the model (and Silero VAD when it is on) once, then transcribes what
 // the pool sends, one at a time.
 import { parentPort, workerData } from 'node:worker_threads';
+import { PcmReader } from '../audio/pcm-file.js';
 import { stopBetweenRuns } from './native-runs.js';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
 import { SileroVad } from './silero-vad.js';
@@ -28,15 +29,19 @@ port.on('message', async (message: ToWorker) => {
     stopBetweenRuns();
     return;
   }
-  const { requestId, samples, request } = message;
+  const { requestId, audio, request } = message;
+  let pcm: PcmReader | undefined;
   try {
-    const speech = vad && init.vad && !request.windows ? await findSpeech(vad, samples, init.vad, runner.sampleRate) : undefined;
+    pcm = new PcmReader(audio);
+    const speech = vad && init.vad && !request.windows ? await findSpeech(vad, pcm, init.vad, runner.sampleRate) : undefined;
     // With no speech found, the plan has no windows: the runner's window loop then runs no Whisper at all.
-    const result = await runner.transcribe(samples, { ...request, windows: speech?.windows ?? request.windows }, (chunksDone, chunksTotal) =>
+    const result = await runner.transcribe(pcm, { ...request, windows: speech?.windows ?? request.windows }, (chunksDone, chunksTotal) =>
       send({ type: 'progress', requestId, chunksDone, chunksTotal }),
     );
     send({ type: 'result', requestId, result, ...(speech ? { speech } : {}) });
   } catch (error) {
     send({ type: 'failed', requestId, message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+  } finally {
+    pcm?.close();
   }
 });

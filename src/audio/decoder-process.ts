@@ -10,11 +10,11 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { decodeDeadlineMs } from './decode-deadline.js';
 import { AudioError, type AudioFailure } from './errors.js';
-import { pcmPathFor, readPcmFile, type DecodedAudio, type DecodeOptions } from './ffmpeg.js';
+import { judgePcmFile, pcmPathFor, type DecodedAudio, type DecodeOptions } from './ffmpeg.js';
 
 export type DecodeRequest = Omit<DecodeOptions, 'ffmpegPath'>;
 
-/** What the pipeline needs to turn a file into samples. */
+/** What the pipeline needs to turn a file into samples: a PCM file, which the caller removes once done with it. */
 export interface AudioDecoder {
   decode(inputPath: string, request: DecodeRequest): Promise<DecodedAudio>;
 }
@@ -87,11 +87,14 @@ export class DecoderProcess implements AudioDecoder {
         child.kill('SIGKILL');
         this.settle(id, new AudioError('decoder_failed', `the decoder process gave no answer for ${inputPath} in ${deadlineMs} ms: killed`));
       }, deadlineMs);
-      this.pending.set(id, { finish: () => readPcmFile(pcmPath, inputPath, request.maxSeconds), resolve, reject, timer });
+      this.pending.set(id, { finish: () => judgePcmFile(pcmPath, inputPath, request.maxSeconds), resolve, reject, timer });
       child.send({ id, inputPath, pcmPath, options: { ...request, ffmpegPath: this.options.ffmpegPath } } satisfies ToDecoder);
     });
-    // Whatever the outcome, the file goes: a killed ffmpeg may have left part of it.
-    return decoded.finally(() => rm(pcmPath, { force: true }));
+    // The note's file is the caller's to remove; without a note it goes here (a killed ffmpeg may have left part of it).
+    return decoded.catch(async (error: unknown) => {
+      await rm(pcmPath, { force: true });
+      throw error;
+    });
   }
 
   async close(): Promise<void> {

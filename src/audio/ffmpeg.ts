@@ -1,13 +1,14 @@
 // Decodes any audio or video file to 16 kHz mono 16-bit PCM (see pcm.ts), through a file.
 import { randomUUID } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { open, rm } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import ffmpeg from 'fluent-ffmpeg';
 import { decodeDeadlineMs } from './decode-deadline.js';
 import { AudioError } from './errors.js';
+import type { PcmAudio } from './pcm-file.js';
 import { BYTES_PER_SAMPLE, SAMPLE_RATE } from './pcm.js';
 
 export interface FfmpegBinary {
@@ -40,9 +41,8 @@ export function findFfmpeg(configured?: string): FfmpegBinary {
   throw new Error('no working ffmpeg: install it (apt-get install ffmpeg) or reinstall @ffmpeg-installer/ffmpeg');
 }
 
-export interface DecodedAudio {
-  /** Over one buffer of its own, exactly the samples' size (transferable to a worker). */
-  samples: Int16Array;
+/** A decoded note: its PCM file (see pcm-file.ts), which whoever asked for the decode removes. */
+export interface DecodedAudio extends PcmAudio {
   seconds: number;
 }
 
@@ -65,15 +65,18 @@ function ffmpegReason(stderr: string): string {
   return lines.slice(-3).join(' | ').slice(0, 400) || 'ffmpeg failed without a message';
 }
 
+/** What ffmpeg says when the input has streams but none of them is audio. */
+const NO_AUDIO_STREAM = /does not contain any stream/;
+
 /** Read one second past the limit: enough to know the audio is too long, and a 2-hour file costs ~nothing. */
 const readSecondsFor = (maxSeconds: number) => maxSeconds + 1;
 
 /**
  * Runs ffmpeg on `inputPath`, writing its 16 kHz mono 16-bit PCM to `pcmPath`; rejects with an
- * AudioError when ffmpeg fails or passes its deadline (it is killed then). A file, not a pipe:
- * the samples are then read into one buffer of their exact size, where a pipe's chunks, and the
- * IPC messages that carried them from the decoder process, left the bot's heap ~60 MB of garbage
- * for a 10-minute note.
+ * AudioError when ffmpeg fails or passes its deadline (it is killed then). A file, not a pipe: the
+ * stages read it a stretch at a time (pcm-file.ts), where a pipe's chunks, and the IPC messages
+ * that carried them from the decoder process, left the bot's heap ~60 MB of garbage for a
+ * 10-minute note, beside the whole note held in memory.
  */
 export function decodeToFile(inputPath: string, pcmPath: string, options: DecodeOptions): Promise<void> {
   const deadlineMs = options.deadlineMs ?? decodeDeadlineMs(options.expectedSeconds ?? options.maxSeconds);
@@ -109,7 +112,10 @@ export function decodeToFile(inputPath: string, pcmPath: string, options: Decode
       if (timedOut) command.kill('SIGKILL');
     });
     command.on('error', (error: Error, _stdout: string | null, stderr: string | null) => {
-      settle(() => reject(new AudioError('broken_audio', `ffmpeg could not decode ${inputPath}: ${ffmpegReason(stderr ?? error.message)}`)));
+      const reason = ffmpegReason(stderr ?? error.message);
+      // A file ffmpeg reads fine but with no audio stream (a video without sound) has no samples, and is not broken.
+      const failure = NO_AUDIO_STREAM.test(reason) ? 'no_audio' : 'broken_audio';
+      settle(() => reject(new AudioError(failure, `ffmpeg could not decode ${inputPath}: ${reason}`)));
     });
     command.on('end', () => settle(resolve));
     command.run();
@@ -117,39 +123,30 @@ export function decodeToFile(inputPath: string, pcmPath: string, options: Decode
 }
 
 /**
- * The samples ffmpeg wrote to `pcmPath` for `inputPath`, read into one buffer of their size, or
- * the AudioError that says why there are none: no samples, or past the limit.
+ * What ffmpeg wrote to `pcmPath` for `inputPath`, judged by its size: the note, or the AudioError
+ * that says why there is none (no samples, or past the limit).
  */
-export async function readPcmFile(pcmPath: string, inputPath: string, maxSeconds: number): Promise<DecodedAudio> {
-  const file = await open(pcmPath, 'r');
-  try {
-    const { size } = await file.stat();
-    const count = Math.floor(size / BYTES_PER_SAMPLE);
-    if (count === 0) throw new AudioError('no_audio', `ffmpeg found no audio samples in ${inputPath}`);
-    if (count > Math.ceil(maxSeconds * SAMPLE_RATE)) throw new AudioError('too_long', `decoded audio exceeds ${maxSeconds} s`, maxSeconds);
-    const samples = new Int16Array(count);
-    const bytes = new Uint8Array(samples.buffer);
-    for (let at = 0; at < bytes.length; ) {
-      const { bytesRead } = await file.read(bytes, at, bytes.length - at, at);
-      if (bytesRead === 0) throw new AudioError('decoder_failed', `${pcmPath} ended at ${at} of ${bytes.length} bytes while being read`);
-      at += bytesRead;
-    }
-    return { samples, seconds: count / SAMPLE_RATE };
-  } finally {
-    await file.close();
-  }
+export async function judgePcmFile(pcmPath: string, inputPath: string, maxSeconds: number): Promise<DecodedAudio> {
+  const sampleCount = Math.floor((await stat(pcmPath)).size / BYTES_PER_SAMPLE);
+  if (sampleCount === 0) throw new AudioError('no_audio', `ffmpeg found no audio samples in ${inputPath}`);
+  if (sampleCount > Math.ceil(maxSeconds * SAMPLE_RATE)) throw new AudioError('too_long', `decoded audio exceeds ${maxSeconds} s`, maxSeconds);
+  return { pcmPath, sampleCount, seconds: sampleCount / SAMPLE_RATE };
 }
 
 /** A path of its own for one decode's PCM, in the temporary directory (the caller removes it). */
 export const pcmPathFor = () => path.join(os.tmpdir(), `voicebot-pcm-${randomUUID()}.s16`);
 
-/** ffmpeg in this process (the bot runs it from its decoder process instead: see decoder-process.ts). */
+/**
+ * ffmpeg in this process (the bot runs it from its decoder process instead: see decoder-process.ts).
+ * The caller removes the note's file; when there is no note, it is removed here.
+ */
 export async function decodeToPcm(inputPath: string, options: DecodeOptions): Promise<DecodedAudio> {
   const pcmPath = pcmPathFor();
   try {
     await decodeToFile(inputPath, pcmPath, options);
-    return await readPcmFile(pcmPath, inputPath, options.maxSeconds);
-  } finally {
+    return await judgePcmFile(pcmPath, inputPath, options.maxSeconds);
+  } catch (error) {
     await rm(pcmPath, { force: true });
+    throw error;
   }
 }

@@ -1,12 +1,10 @@
 // Pure: the decoded audio's form. 16-kHz mono 16-bit samples, as ffmpeg writes them and as
 // Whisper's reference implementation reads them (its load_audio asks ffmpeg for s16le and divides
-// by 32768). Half the bytes of 32-bit floats: a job holds its whole note, a window only is ever
-// turned into floats for the model.
+// by 32768): half the bytes of 32-bit floats on disk (pcm-file.ts), and only the stretch being
+// worked on is ever turned into floats for a model.
 
 export const SAMPLE_RATE = 16_000;
 export const BYTES_PER_SAMPLE = 2;
-/** What one second of decoded audio costs while its job holds it. */
-export const PCM_BYTES_PER_SECOND = SAMPLE_RATE * BYTES_PER_SAMPLE;
 /** A 16-bit sample divided by this is the float in [-1, 1) that the model's features are computed from. */
 export const FULL_SCALE = 32_768;
 

@@ -2,6 +2,7 @@
 // Whisper invents sentences for silence ("Thank you for watching."); a cheap RMS gate avoids that,
 // though noise and music pass it (Silero VAD, the default, tells them from speech).
 import { fixedWindows, type SpeechPlan, type SpeechStage } from '../asr/window-plan.js';
+import { PcmReader, type PcmAudio } from './pcm-file.js';
 import { FULL_SCALE } from './pcm.js';
 
 const FRAME_SECONDS = 0.03;
@@ -20,30 +21,43 @@ function frameRms(samples: Int16Array, start: number, end: number): number {
   return end > start ? Math.sqrt(sum / (end - start)) / FULL_SCALE : 0;
 }
 
-function voicedSeconds(samples: Int16Array, sampleRate: number): number {
-  const frame = Math.max(1, Math.round(FRAME_SECONDS * sampleRate));
+const frameSamples = (sampleRate: number) => Math.max(1, Math.round(FRAME_SECONDS * sampleRate));
+
+/**
+ * The note in `stretches`, one after another: each but the last must hold whole frames (see
+ * gateStretchSamples), so that the frames fall where they would on the whole note.
+ */
+export function hasSpeech(stretches: Iterable<Int16Array>, sampleRate: number): boolean {
+  const frame = frameSamples(sampleRate);
   let voicedFrames = 0;
-  for (let start = 0; start < samples.length; start += frame) {
-    if (frameRms(samples, start, Math.min(samples.length, start + frame)) >= VOICED_FRAME_RMS) voicedFrames++;
+  for (const samples of stretches) {
+    for (let start = 0; start < samples.length; start += frame) {
+      if (frameRms(samples, start, Math.min(samples.length, start + frame)) >= VOICED_FRAME_RMS) voicedFrames++;
+    }
   }
-  return (voicedFrames * frame) / sampleRate;
+  return (voicedFrames * frame) / sampleRate >= MIN_VOICED_SECONDS;
 }
 
-export function hasSpeech(samples: Int16Array, sampleRate: number): boolean {
-  return voicedSeconds(samples, sampleRate) >= MIN_VOICED_SECONDS;
-}
+/** Stretches of 1000 frames (30 s) read from the note's file at a time. */
+export const gateStretchSamples = (sampleRate: number) => 1000 * frameSamples(sampleRate);
 
 /** VAD=off: today's gate and today's fixed 30-s windows over the whole note. */
 export class RmsSpeechGate implements SpeechStage {
   constructor(private readonly sampleRate: number) {}
 
-  async plan(samples: Int16Array): Promise<SpeechPlan> {
-    const speech = hasSpeech(samples, this.sampleRate);
+  async plan(audio: PcmAudio): Promise<SpeechPlan> {
+    const pcm = new PcmReader(audio);
+    let speech: boolean;
+    try {
+      speech = hasSpeech(pcm.stretches(gateStretchSamples(this.sampleRate)), this.sampleRate);
+    } finally {
+      pcm.close();
+    }
     return {
-      windows: speech ? fixedWindows(0, samples.length, this.sampleRate) : [],
+      windows: speech ? fixedWindows(0, pcm.length, this.sampleRate) : [],
       speechSeconds: null,
       vadMs: null,
-      speechExtent: speech ? { start: 0, end: samples.length / this.sampleRate } : null,
+      speechExtent: speech ? { start: 0, end: pcm.length / this.sampleRate } : null,
     };
   }
 

@@ -3,6 +3,7 @@
 // CER after Whisper's English normaliser, with the RTF each decoding configuration and encoder
 // window costs.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { WindowMode } from '../asr/encoder-window.js';
@@ -108,7 +109,9 @@ try {
       await Promise.all(
         items.map(async (item) => {
           const audio = await decoder.decode(item.audio, { maxSeconds: config.maxAudioSeconds });
-          const { result } = await local.transcribe(audio.samples, { language: values.language, task: 'transcribe', timestamps: false, decoding: CONFIGURATIONS[name] });
+          const { result } = await local
+            .transcribe(audio, { language: values.language, task: 'transcribe', timestamps: false, decoding: CONFIGURATIONS[name] })
+            .finally(() => rm(audio.pcmPath, { force: true }));
           const errors = countErrors(normalizer.normalize(item.reference), normalizer.normalize(cutRepetitionLoops(result.text).text));
           words.push(errors.words);
           characters.push(errors.characters);

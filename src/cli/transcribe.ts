@@ -1,5 +1,6 @@
 // npm run transcribe -- [--language xx] [--translate] [--timestamps] <file>...
 // The bot's own decode and worker pool, without Telegram: prints text, audio seconds and RTF.
+import { rm } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config.js';
 import { inferenceRtf } from '../jobs/rtf.js';
@@ -24,11 +25,13 @@ try {
   for (const file of positionals) {
     try {
       const audio = await decoder.decode(file, { maxSeconds: config.maxAudioSeconds });
-      const { result } = await local.transcribe(audio.samples, {
-        language: values.language ?? null,
-        task: values.translate ? 'translate' : 'transcribe',
-        timestamps: values.timestamps ?? false,
-      });
+      const { result } = await local
+        .transcribe(audio, {
+          language: values.language ?? null,
+          task: values.translate ? 'translate' : 'transcribe',
+          timestamps: values.timestamps ?? false,
+        })
+        .finally(() => rm(audio.pcmPath, { force: true }));
       const cleaned = cleanTranscript(result.text, result.segments);
       const text = values.timestamps && cleaned.segments.length ? withTimestamps(cleaned.segments) : cleaned.text;
       console.log(`== ${file}: ${audio.seconds.toFixed(2)} s audio, language ${result.language ?? 'n/a'}, RTF ${inferenceRtf(result.inferenceMs, audio.seconds).toFixed(3)}\n${text}`);

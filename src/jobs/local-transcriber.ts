@@ -41,32 +41,31 @@ export class LocalTranscriber implements Transcriber {
     let begun = performance.now();
     const file = await this.deps.download(request.fileId, request.jobId, maxFileMb * 2 ** 20);
     measured.downloadMs = performance.now() - begun;
-    const decode = () =>
-      this.deps.decoder.decode(file, { maxSeconds: maxAudioSeconds, expectedSeconds: request.claimedSeconds ?? undefined }).catch((error: unknown) => {
-        if (error instanceof AudioError && error.failure === 'timed_out') metrics.deadlinesExceeded.inc({ stage: 'decode' });
-        throw error;
-      });
-    let audio: DecodedAudio;
+    let audio: DecodedAudio | undefined;
     let speech: SpeechPlan;
     let transcribed: PoolResult;
     try {
       begun = performance.now();
-      audio = await decode();
+      audio = await this.deps.decoder.decode(file, { maxSeconds: maxAudioSeconds, expectedSeconds: request.claimedSeconds ?? undefined }).catch((error: unknown) => {
+        if (error instanceof AudioError && error.failure === 'timed_out') metrics.deadlinesExceeded.inc({ stage: 'decode' });
+        throw error;
+      });
+      const { seconds } = audio;
       measured.decodeMs = performance.now() - begun;
-      measured.audioSeconds = audio.seconds;
+      measured.audioSeconds = seconds;
 
       // A plan is recorded on the job and ends it when it found no speech: the gate's here, before
       // the pool; the worker's (Silero VAD) after it, since the worker plans where the samples are.
       const accept = (plan: SpeechPlan): SpeechPlan => {
         Object.assign(measured, { speechSeconds: plan.speechSeconds, vadMs: plan.vadMs });
-        if (plan.windows.length === 0) throw new JobError('no_speech', `no speech found in ${audio.seconds.toFixed(1)} s`);
+        if (plan.windows.length === 0) throw new JobError('no_speech', `no speech found in ${seconds.toFixed(1)} s`);
         return plan;
       };
-      const gated = this.deps.speech ? accept(await this.deps.speech.plan(audio.samples)) : undefined;
+      const gated = this.deps.speech ? accept(await this.deps.speech.plan(audio)) : undefined;
 
-      // The samples move to the worker; a retry on a fresh worker decodes the file again.
+      // The worker reads the note's PCM file, and so does a retry on a fresh worker.
       transcribed = await this.deps.pool.transcribe(
-        { samples: audio.samples, reload: () => decode().then((again) => again.samples) },
+        audio,
         {
           language: request.language,
           task: request.task,
@@ -79,7 +78,7 @@ export class LocalTranscriber implements Transcriber {
       if (!gated && !transcribed.speech) throw new JobError('asr_failed', 'the ASR worker planned no windows: its pool has no VAD, and none were sent');
       speech = gated ?? accept(transcribed.speech!);
     } finally {
-      await rm(file, { force: true });
+      await Promise.all([rm(file, { force: true }), audio && rm(audio.pcmPath, { force: true })]);
     }
     const { result, workerId, threads } = transcribed;
     const cleaned = cleanTranscript(result.text, onOriginalTimeline(result.segments, speech.windows, SAMPLE_RATE));

@@ -30,7 +30,6 @@ export function describeAsr(config: Config): Record<string, unknown> {
     vad: config.vad ?? 'off (RMS gate, fixed 30-s windows)',
     vcpus: vcpus(),
     maxAudioSeconds: config.maxAudioSeconds,
-    maxAudioReason: config.maxAudioReason,
   };
 }
 
