@@ -60,6 +60,20 @@ describe('decodeToPcm', () => {
     expect(error).toMatchObject({ failure: 'no_audio', detail: expect.stringMatching(/silent\.mp4.*does not contain any stream/) });
   });
 
+  it("blames this machine, not the file, when it cannot write the PCM file, and says what to do", async () => {
+    const input = file(toneOgg(440, 1), 'unwritable.ogg');
+    const tmpBefore = process.env.TMPDIR;
+    process.env.TMPDIR = path.join(os.tmpdir(), `voicebot-no-such-dir-${process.pid}`);
+    try {
+      const error = await decodeToPcm(input, { ffmpegPath, maxSeconds: 60 }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ failure: 'decoder_failed', detail: expect.stringMatching(/could not write .*voicebot-no-such-dir.*TMPDIR/) });
+      expect(asJobError(error, 'asr_failed')).toMatchObject({ code: 'decoder_failed', retryable: true });
+    } finally {
+      if (tmpBefore === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmpBefore;
+    }
+  });
+
   it.each([
     ['an empty file', Buffer.alloc(0)],
     ['random bytes', Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256))],

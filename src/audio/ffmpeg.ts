@@ -113,9 +113,11 @@ export function decodeToFile(inputPath: string, pcmPath: string, options: Decode
     });
     command.on('error', (error: Error, _stdout: string | null, stderr: string | null) => {
       const reason = ffmpegReason(stderr ?? error.message);
+      // Writing the PCM file failed (a full disk, a temporary directory gone): this machine's fault,
+      // not the file's, and another attempt may work.
+      if (reason.includes(pcmPath)) settle(() => reject(new AudioError('decoder_failed', `ffmpeg could not write ${pcmPath} (set TMPDIR to a writable directory with room): ${reason}`)));
       // A file ffmpeg reads fine but with no audio stream (a video without sound) has no samples, and is not broken.
-      const failure = NO_AUDIO_STREAM.test(reason) ? 'no_audio' : 'broken_audio';
-      settle(() => reject(new AudioError(failure, `ffmpeg could not decode ${inputPath}: ${reason}`)));
+      else settle(() => reject(new AudioError(NO_AUDIO_STREAM.test(reason) ? 'no_audio' : 'broken_audio', `ffmpeg could not decode ${inputPath}: ${reason}`)));
     });
     command.on('end', () => settle(resolve));
     command.run();
