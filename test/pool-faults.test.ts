@@ -25,6 +25,8 @@ import { killMidJob } from './support/worker-death.js';
 
 const ffmpegPath = findFfmpeg().path;
 const work = mkdtempSync(path.join(os.tmpdir(), 'voicebot-pool-faults-'));
+// The notes' PCM files, and whatever else this file's decodes and bots leave in TMPDIR, go in `work` and are removed with it.
+process.env.TMPDIR = work;
 const request = { language: 'en', task: 'transcribe', timestamps: false } as const;
 const pools: AsrPool[] = [];
 afterAll(async () => {

@@ -1,6 +1,7 @@
 // Silero VAD on real audio (espeak-ng speech, sox silences, noise and sweeps), alone and in the
 // real job wiring: pipeline, ASR pool with the test model, Telegram channel against the fake Bot API.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -29,11 +30,15 @@ const PAD = DEFAULT_VAD_OPTIONS.speechPadMs / 1000;
 const work = mkdtempSync(path.join(os.tmpdir(), 'voicebot-vad-'));
 let files = 0;
 
+const decoded: PcmAudio[] = [];
 async function pcm(ogg: Buffer): Promise<PcmAudio> {
   const file = path.join(work, `${files++}.ogg`);
   writeFileSync(file, ogg);
-  return decodeToPcm(file, { ffmpegPath: 'ffmpeg', maxSeconds: 600 });
+  const audio = await decodeToPcm(file, { ffmpegPath: 'ffmpeg', maxSeconds: 600 });
+  decoded.push(audio);
+  return audio;
 }
+afterAll(() => Promise.all(decoded.map((audio) => rm(audio.pcmPath, { force: true }))));
 
 /** The note's time covered by the plan's pieces, in seconds [start, end). */
 function pieces(plan: SpeechPlan): { start: number; end: number }[] {
