@@ -1,5 +1,5 @@
 // Startup failures stop the bot with a message that names what is wrong.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -66,6 +66,23 @@ describe('the bot process', () => {
     const fatal = bot.logs.find((l) => l.level === 60)!;
     expect(fatal.msg).toContain(`the connection to 127.0.0.1:${port} failed (ECONNREFUSED)`);
     expect(fatal).toMatchObject({ host: `127.0.0.1:${port}`, stage: 'connect' });
+  });
+
+  it("removes the scratch files a killed process left, once no job can be using them, and says so", async () => {
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const scratch = tmp();
+    const old = (Date.now() - 24 * 3_600_000) / 1000;
+    writeFileSync(path.join(scratch, 'voicebot-pcm-left.s16'), Buffer.alloc(2 ** 20));
+    utimesSync(path.join(scratch, 'voicebot-pcm-left.s16'), old, old);
+    writeFileSync(path.join(scratch, 'voicebot-job-9-in-use'), Buffer.alloc(10));
+    // The model hub is unreachable: the bot sweeps, then stops at the download.
+    const bot = new BotProcess({ ...baseEnv(), TMPDIR: scratch, MODEL_HUB_URL: `http://127.0.0.1:${port}` }).start();
+    expect(await bot.waitForExit()).toBe(1);
+    expect(bot.logs.find((l) => l.level === 40 && /scratch files/.test(String(l.msg)))).toMatchObject({ files: 1, mb: 1, dir: scratch });
+    expect(readdirSync(scratch).filter((name) => name.startsWith('voicebot-'))).toEqual(['voicebot-job-9-in-use']);
   });
 
   it('stops naming the variable when the configuration is invalid', async () => {

@@ -135,8 +135,11 @@ export async function judgePcmFile(pcmPath: string, inputPath: string, maxSecond
   return { pcmPath, sampleCount, seconds: sampleCount / SAMPLE_RATE };
 }
 
+/** How the PCM files are named in the temporary directory. */
+export const PCM_FILE_PREFIX = 'voicebot-pcm-';
+
 /** A path of its own for one decode's PCM, in the temporary directory (the caller removes it). */
-export const pcmPathFor = () => path.join(os.tmpdir(), `voicebot-pcm-${randomUUID()}.s16`);
+export const pcmPathFor = () => path.join(os.tmpdir(), `${PCM_FILE_PREFIX}${randomUUID()}.s16`);
 
 /**
  * ffmpeg in this process (the bot runs it from its decoder process instead: see decoder-process.ts).

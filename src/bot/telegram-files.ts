@@ -22,6 +22,9 @@ export interface TelegramFilesOptions {
   onRetry: (jobId: number, error: Error, retryInMs: number) => void;
 }
 
+/** How the downloaded files are named in the temporary directory. */
+export const DOWNLOAD_FILE_PREFIX = 'voicebot-job-';
+
 export class TelegramFiles {
   constructor(private readonly options: TelegramFilesOptions) {}
 
@@ -39,7 +42,7 @@ export class TelegramFiles {
     }
     if (!filePath) throw new JobError('download_failed', 'getFile returned no file_path');
 
-    const target = path.join(os.tmpdir(), `voicebot-job-${jobId}-${randomUUID()}`);
+    const target = path.join(os.tmpdir(), `${DOWNLOAD_FILE_PREFIX}${jobId}-${randomUUID()}`);
     try {
       // A local Bot API server (--local) hands out absolute paths on its own volume.
       if (path.isAbsolute(filePath)) {

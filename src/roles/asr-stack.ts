@@ -1,17 +1,20 @@
 // The transcription machinery of one process: the decoder process (ffmpeg), the ASR worker pool and
 // the speech stage, the model downloaded when missing. ROLE=all and ROLE=worker start and watch it
 // the same way.
+import os from 'node:os';
 import type { Logger } from 'pino';
 import { MODEL_DTYPE } from '../asr/catalog.js';
 import { ensureModel, ModelDownloadError } from '../asr/model-store.js';
 import { AsrPool } from '../asr/pool.js';
 import type { SpeechStage } from '../asr/window-plan.js';
 import { DecoderProcess } from '../audio/decoder-process.js';
-import { findFfmpeg } from '../audio/ffmpeg.js';
+import { findFfmpeg, PCM_FILE_PREFIX } from '../audio/ffmpeg.js';
 import { SAMPLE_RATE } from '../audio/pcm.js';
 import { RmsSpeechGate } from '../audio/speech-gate.js';
 import type { Config } from '../config.js';
+import { DOWNLOAD_FILE_PREFIX } from '../bot/telegram-files.js';
 import { LocalTranscriber } from '../jobs/local-transcriber.js';
+import { scratchLifetimeMs, sweepStaleScratch } from '../jobs/scratch-files.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { vcpus } from '../machine.js';
 
@@ -100,6 +103,8 @@ export class AsrStack {
   async start(): Promise<void> {
     const { config, log } = this.options;
     try {
+      const swept = await sweepStaleScratch(os.tmpdir(), [DOWNLOAD_FILE_PREFIX, PCM_FILE_PREFIX], scratchLifetimeMs(config.maxAudioSeconds));
+      if (swept.files > 0) log.warn({ ...swept, dir: os.tmpdir() }, 'removed the scratch files of jobs a killed process left (their jobs run again)');
       // Forked first, while this process is small (see decoder-process.ts).
       await this.decoder.start();
       const fetched = await ensureModel({
