@@ -59,4 +59,9 @@ export const SPEED_SAMPLES: readonly SpeedSample[] = [
   { model: 'small', threads: 1, rtf10s: 0.433, source: '1gb-swap-1vcpu-rows-one-heap.json default' },
   { model: 'base', threads: 2, rtf10s: 0.086, source: 'host-2vcpu-one-heap-after-5.json default' },
   { model: 'base', threads: 2, rtf10s: 0.078, source: 'host-2vcpu-one-heap-after-6.json default' },
+  // The note read from its PCM file a window at a time (README, Memory); the host still ~1.4x slower.
+  { model: 'base', threads: 2, rtf10s: 0.092, source: 'host-2vcpu-rows-pcm-file.json default' },
+  { model: 'small', threads: 2, rtf10s: 0.268, source: 'host-2vcpu-rows-pcm-file.json default' },
+  { model: 'base', threads: 1, rtf10s: 0.13, source: '1gb-swap-1vcpu-rows-pcm-file.json default' },
+  { model: 'small', threads: 1, rtf10s: 0.409, source: '1gb-swap-1vcpu-rows-pcm-file.json default' },
 ];
