@@ -95,9 +95,12 @@ async function measure(input: MeasureInput): Promise<RunResult> {
 
   // Warm-up on the shortest clip: it is also the cold start to the first transcript.
   const shortest = decoded.reduce((a, b) => (b.audio.seconds < a.audio.seconds ? b : a));
+  resetPeakRss();
   await transcribe(shortest.audio);
   const coldStartMs = performance.now();
   const firstNoteMb = rssMb();
+  // The first note after the load runs each session for the first time: its peak is a phase of its own.
+  const firstNotePeakMb = peakRssMb();
 
   const clips: ClipResult[] = [];
   for (const { clip, audio, decodeMs } of decoded) {
@@ -135,6 +138,7 @@ async function measure(input: MeasureInput): Promise<RunResult> {
   // Throughput: notes of about 15 s queued at once, two per worker.
   const typical = decoded.reduce((a, b) => (Math.abs(b.audio.seconds - 15) < Math.abs(a.audio.seconds - 15) ? b : a));
   const notes = Math.max(2, input.workers * 2);
+  resetPeakRss();
   const submitted = performance.now();
   const waits = await Promise.all(
     Array.from({ length: notes }, async () => {
@@ -143,6 +147,7 @@ async function measure(input: MeasureInput): Promise<RunResult> {
     }),
   );
   const wallSeconds = (performance.now() - submitted) / 1000;
+  const queuedPeakMb = peakRssMb();
 
   const steadyMb = rssMb();
   const steadyFileMb = fileRssMb();
@@ -165,11 +170,13 @@ async function measure(input: MeasureInput): Promise<RunResult> {
       loadedMb,
       loadPeakMb,
       firstNoteMb,
+      firstNotePeakMb,
+      queuedPeakMb,
       steadyMb,
       steadyFileMb,
       // ru_maxrss and VmHWM count slightly differently: the peak is the highest either saw. Each
-      // clip's resetPeakRss() resets both, so the load's peak is taken before the first.
-      peakMb: Math.max(loadPeakMb, process.resourceUsage().maxRSS / 1024, ...clips.map((c) => c.peakMb ?? 0), soak?.lastPeakMb ?? 0, soak?.firstPeakMb ?? 0),
+      // phase's resetPeakRss() resets both, so each phase's peak is taken before the next.
+      peakMb: Math.max(loadPeakMb, firstNotePeakMb, queuedPeakMb, process.resourceUsage().maxRSS / 1024, ...clips.map((c) => c.peakMb ?? 0), soak?.lastPeakMb ?? 0, soak?.firstPeakMb ?? 0),
       workerHeapMb: [...heaps.values()],
     },
     swap: { pswpin: swapAfter.pswpin - swapBefore.pswpin, pswpout: swapAfter.pswpout - swapBefore.pswpout, majorFaults: majorFaults() - faultsBefore },

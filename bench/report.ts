@@ -47,10 +47,10 @@ export function formatReport(results: BenchResults): string {
     '',
     '### Memory (process RSS, MB, worker threads included), load and throughput',
     table(
-      ['model', 'dtype memory', 'w×t', 'import', 'loaded (load peak)', 'first note', 'steady (file-backed)', 'peak', 'swap in/out pages', 'major faults', 'load s', 'cold start s', 'audio s per wall s', 'queue wait max s'],
+      ['model', 'dtype memory', 'w×t', 'import', 'loaded (load peak)', 'first note (its peak)', 'steady (file-backed)', 'peak', 'swap in/out pages', 'major faults', 'load s', 'cold start s', 'audio s per wall s', 'queue wait max s'],
       results.runs.map((r) => [
         label(r), dtype(r), shape(r),
-        fixed(r.memory.importMb, 0), withPart(r.memory.loadedMb, r.memory.loadPeakMb), fixed(r.memory.firstNoteMb, 0), withPart(r.memory.steadyMb, r.memory.steadyFileMb), fixed(r.memory.peakMb, 0),
+        fixed(r.memory.importMb, 0), withPart(r.memory.loadedMb, r.memory.loadPeakMb), withPart(r.memory.firstNoteMb, r.memory.firstNotePeakMb), withPart(r.memory.steadyMb, r.memory.steadyFileMb), fixed(r.memory.peakMb, 0),
         `${r.swap.pswpin}/${r.swap.pswpout}`, String(r.swap.majorFaults),
         fixed(r.loadMs / 1000, 1), fixed(r.coldStartMs / 1000, 1),
         `${fixed(r.throughput.audioSecondsPerWallSecond, 1)} (${r.throughput.notes}×${fixed(r.throughput.clipSeconds, 0)} s)`,
@@ -58,15 +58,16 @@ export function formatReport(results: BenchResults): string {
       ]),
     ),
     '',
-    '### Peak RSS per clip length, and over a soak of one short note repeated (MB)',
+    '### Peak RSS per clip length, with notes queued at once, and over a soak of one short note repeated (MB)',
     table(
-      ['model', 'dtype memory', 'w×t', ...lengths.map((s) => `${s} s`), 'soak: notes 11–100', 'soak: last 100'],
+      ['model', 'dtype memory', 'w×t', ...lengths.map((s) => `${s} s`), 'notes queued at once', 'soak: notes 11–100', 'soak: last 100'],
       results.runs.map((r) => [
         label(r), dtype(r), shape(r),
         ...lengths.map((s) => {
           const peak = r.clips.find((x) => x.seconds === s)?.peakMb;
           return peak === undefined ? '–' : fixed(peak, 0);
         }),
+        r.memory.queuedPeakMb === undefined ? '–' : fixed(r.memory.queuedPeakMb, 0),
         r.soak ? `${fixed(r.soak.firstPeakMb, 0)}` : '–',
         r.soak ? `${fixed(r.soak.lastPeakMb, 0)} (${r.soak.notes} notes)` : '–',
       ]),

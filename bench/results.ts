@@ -61,6 +61,10 @@ export interface RunResult {
     /** The process's peak while the pool loaded the model (absent in older files, whose peakMb does not include it). */
     loadPeakMb?: number;
     firstNoteMb: number;
+    /** The process's peak during the first note after the load (absent in older files, whose peakMb includes it). */
+    firstNotePeakMb?: number;
+    /** The process's peak while the throughput's notes, queued at once, were transcribed (absent in older files). */
+    queuedPeakMb?: number;
     steadyMb: number;
     /** Of steadyMb, file-backed pages: code, and weights mapped from the model files (the kernel can drop them under pressure). Absent in older files. */
     steadyFileMb?: number;
@@ -138,7 +142,7 @@ const SCHEMA: Shape = {
       threads: 'number',
       loadMs: 'number',
       coldStartMs: 'number',
-      memory: { importMb: 'number', loadedMb: 'number', loadPeakMb: new Optional('number'), firstNoteMb: 'number', steadyMb: 'number', steadyFileMb: new Optional('number'), peakMb: 'number', workerHeapMb: ['number'] },
+      memory: { importMb: 'number', loadedMb: 'number', loadPeakMb: new Optional('number'), firstNoteMb: 'number', firstNotePeakMb: new Optional('number'), queuedPeakMb: new Optional('number'), steadyMb: 'number', steadyFileMb: new Optional('number'), peakMb: 'number', workerHeapMb: ['number'] },
       swap: { pswpin: 'number', pswpout: 'number', majorFaults: 'number' },
       clips: [{ seconds: 'number', language: 'string', runs: 'number', rtf: DISTRIBUTION, decodeMs: 'number', encoderMsPerWindow: 'number', decoderMsPerToken: 'number', tokensPerRun: 'number', peakMb: new Optional('number'), textHash: new Optional('string') }],
       throughput: { notes: 'number', clipSeconds: 'number', wallSeconds: 'number', audioSecondsPerWallSecond: 'number', queueWaitMs: DISTRIBUTION },
