@@ -6,7 +6,7 @@ import { PcmReader, type PcmAudio } from '../../src/audio/pcm-file.js';
 import { FULL_SCALE } from '../../src/audio/pcm.js';
 
 /** The nearest 16-bit sample for each float in [-1, 1), clipped to full scale. */
-export function pcmFromFloats(floats: ArrayLike<number>): Int16Array {
+function pcmFromFloats(floats: ArrayLike<number>): Int16Array {
   const samples = new Int16Array(floats.length);
   for (let i = 0; i < floats.length; i++) samples[i] = Math.max(-FULL_SCALE, Math.min(FULL_SCALE - 1, Math.round(floats[i]! * FULL_SCALE)));
   return samples;
