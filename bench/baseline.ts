@@ -4,7 +4,6 @@
 // model in one process slowed one another by up to 1.6×, differently from run to run (README,
 // "small's decoder ratio"). Also what beam search and the temperature fallback cost.
 // Started by bench/run.ts; prints one line `BASELINE <json>` (a BaselineResult).
-import { rm } from 'node:fs/promises';
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { AsrPool } from '../src/asr/pool.js';
 import { WINDOW_DEFAULTS } from '../src/asr/encoder-window.js';
 import type { DecodingOptions, EncoderSettings, TranscriptionResult } from '../src/asr/protocol.js';
-import { DecoderProcess } from '../src/audio/decoder-process.js';
+import { DecoderProcess, withDecodedAudio } from '../src/audio/decoder-process.js';
 import { findFfmpeg } from '../src/audio/ffmpeg.js';
 import { BareLoop, type BareInput, type BareNote } from './bare-loop.js';
 
@@ -129,18 +128,17 @@ async function openSide(input: BaselineInput, side: Side): Promise<SideRunner> {
   return {
     note: async ({ file, decoding }) => {
       const started = performance.now();
-      const audio = await decoder.decode(file, { maxSeconds: 3600 });
-      const decodeMs = performance.now() - started;
-      const { result } = await pool
-        .transcribe(audio, {
+      return withDecodedAudio(decoder, file, { maxSeconds: 3600 }, async (audio) => {
+        const decodeMs = performance.now() - started;
+        const { result } = await pool.transcribe(audio, {
           language: 'en',
           task: 'transcribe',
           timestamps: false,
           decoding,
           ...(input.fixedTokensPerSecond ? { fixedTokensPerSecond: input.fixedTokensPerSecond } : {}),
-        })
-        .finally(() => rm(audio.pcmPath, { force: true }));
-      return summarise(result, performance.now() - started, decodeMs);
+        });
+        return summarise(result, performance.now() - started, decodeMs);
+      });
     },
     close: () => Promise.all([pool.close(), decoder.close()]),
   };

@@ -18,7 +18,7 @@ import { WINDOW_DEFAULTS } from '../src/asr/encoder-window.js';
 import { missingModelFiles } from '../src/asr/model-store.js';
 import { AsrPool } from '../src/asr/pool.js';
 import { DEFAULT_VAD_OPTIONS } from '../src/asr/vad-segments.js';
-import { DecoderProcess } from '../src/audio/decoder-process.js';
+import { DecoderProcess, withDecodedAudio } from '../src/audio/decoder-process.js';
 import { findFfmpeg } from '../src/audio/ffmpeg.js';
 import { SAMPLE_RATE } from '../src/audio/pcm.js';
 import { RmsSpeechGate } from '../src/audio/speech-gate.js';
@@ -170,14 +170,11 @@ writeFileSync(noteFile, note.ogg);
 /** VAD on: the worker plans the windows; VAD=off: the RMS gate here, then fixed windows. */
 async function endToEnd(vad: boolean) {
   const started = performance.now();
-  const { audio } = await decode(noteFile);
-  try {
+  return withDecodedAudio(decoder, noteFile, { maxSeconds: 3600 }, async (audio) => {
     const gated = vad ? undefined : await gate.plan(audio);
     const { result, speech } = await pool.transcribe(audio, gated ? { ...request, windows: gated.windows } : request);
     return { ms: performance.now() - started, windows: result.chunks, speechSeconds: (gated ?? speech!).speechSeconds };
-  } finally {
-    await rm(audio.pcmPath, { force: true });
-  }
+  });
 }
 const gate = new RmsSpeechGate(SAMPLE_RATE);
 const withVad: Awaited<ReturnType<typeof endToEnd>>[] = [];

@@ -19,6 +19,16 @@ export interface AudioDecoder {
   decode(inputPath: string, request: DecodeRequest): Promise<DecodedAudio>;
 }
 
+/** Decodes `inputPath`, hands the note to `use`, and removes its PCM file however `use` ends. */
+export async function withDecodedAudio<T>(decoder: AudioDecoder, inputPath: string, request: DecodeRequest, use: (audio: DecodedAudio) => Promise<T>): Promise<T> {
+  const audio = await decoder.decode(inputPath, request);
+  try {
+    return await use(audio);
+  } finally {
+    await rm(audio.pcmPath, { force: true });
+  }
+}
+
 export type ToDecoder = { id: number; inputPath: string; pcmPath: string; options: DecodeOptions };
 export type FromDecoder =
   | { id: number; type: 'end' }

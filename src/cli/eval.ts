@@ -3,7 +3,6 @@
 // CER after Whisper's English normaliser, with the RTF each decoding configuration and encoder
 // window costs.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { WindowMode } from '../asr/encoder-window.js';
@@ -13,6 +12,7 @@ import { EnglishTextNormalizer } from '../asr/text-normalizer.js';
 import { cutRepetitionLoops } from '../asr/transcript-cleanup.js';
 import { ConfigError } from '../config.js';
 import { inferenceRtf } from '../jobs/rtf.js';
+import { withDecodedAudio } from '../audio/decoder-process.js';
 import { startLocalPool } from './local-pool.js';
 
 const CONFIGURATIONS: Record<string, DecodingOptions> = {
@@ -108,10 +108,10 @@ try {
       let fallbacks = 0;
       await Promise.all(
         items.map(async (item) => {
-          const audio = await decoder.decode(item.audio, { maxSeconds: config.maxAudioSeconds });
-          const { result } = await local
-            .transcribe(audio, { language: values.language, task: 'transcribe', timestamps: false, decoding: CONFIGURATIONS[name] })
-            .finally(() => rm(audio.pcmPath, { force: true }));
+          const { audio, result } = await withDecodedAudio(decoder, item.audio, { maxSeconds: config.maxAudioSeconds }, async (audio) => ({
+            audio,
+            ...(await local.transcribe(audio, { language: values.language, task: 'transcribe', timestamps: false, decoding: CONFIGURATIONS[name] })),
+          }));
           const errors = countErrors(normalizer.normalize(item.reference), normalizer.normalize(cutRepetitionLoops(result.text).text));
           words.push(errors.words);
           characters.push(errors.characters);

@@ -1,11 +1,11 @@
 // npm run transcribe -- [--language xx] [--translate] [--timestamps] <file>...
 // The bot's own decode and worker pool, without Telegram: prints text, audio seconds and RTF.
-import { rm } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config.js';
 import { inferenceRtf } from '../jobs/rtf.js';
 import { cleanTranscript } from '../asr/transcript-cleanup.js';
 import { withTimestamps } from '../bot/transcript-format.js';
+import { withDecodedAudio } from '../audio/decoder-process.js';
 import { startLocalPool } from './local-pool.js';
 
 const { values, positionals } = parseArgs({
@@ -24,14 +24,14 @@ try {
   let failed = 0;
   for (const file of positionals) {
     try {
-      const audio = await decoder.decode(file, { maxSeconds: config.maxAudioSeconds });
-      const { result } = await local
-        .transcribe(audio, {
+      const { audio, result } = await withDecodedAudio(decoder, file, { maxSeconds: config.maxAudioSeconds }, async (audio) => ({
+        audio,
+        ...(await local.transcribe(audio, {
           language: values.language ?? null,
           task: values.translate ? 'translate' : 'transcribe',
           timestamps: values.timestamps ?? false,
-        })
-        .finally(() => rm(audio.pcmPath, { force: true }));
+        })),
+      }));
       const cleaned = cleanTranscript(result.text, result.segments);
       const text = values.timestamps && cleaned.segments.length ? withTimestamps(cleaned.segments) : cleaned.text;
       console.log(`== ${file}: ${audio.seconds.toFixed(2)} s audio, language ${result.language ?? 'n/a'}, RTF ${inferenceRtf(result.inferenceMs, audio.seconds).toFixed(3)}\n${text}`);
