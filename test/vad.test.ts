@@ -137,7 +137,7 @@ describe('Silero VAD scoring many frames per run', () => {
       expect(published.loadNote).toMatch(/published graph/);
       const talk = knownNote([{ pause: 0.7 }, { say: 'Frames in runs of many, and one frame at a time, must agree.' }, { pause: 2.2 }, { say: 'Even across the runs.' }]);
       // Two notes in a row: the state and context are reset between them, as the worker does.
-      // The noise is read in three stretches (20.5 s each), the last ending in part of a run.
+      // The noise is read a run at a time (4 s for the rewritten graph), the last ending in part of a run.
       for (const audio of [await pcm(talk.ogg), await pcm(synthNote(['pinknoise'], 45, -30))]) {
         silero.reset();
         published.reset();

@@ -12,8 +12,6 @@ import { sileroAsSequence } from './graph-rewrite/silero-sequence.js';
 import { countRuns } from './native-runs.js';
 import { VAD_FRAME_SAMPLES } from './vad-segments.js';
 
-/** Frames read from the note's file at a time: ~20 s, 640 KB of samples. */
-const FRAMES_PER_STRETCH = 640;
 /** v5 prepends the last 64 samples of the previous frame to each frame (576 samples in all). */
 const CONTEXT_SAMPLES = 64;
 const ROW = CONTEXT_SAMPLES + VAD_FRAME_SAMPLES;
@@ -94,26 +92,22 @@ export class SileroVad {
     const frames = Math.ceil(pcm.length / VAD_FRAME_SAMPLES);
     const probabilities = new Float32Array(frames);
     let first = 0;
-    // The note is read from its file in stretches of whole runs, about 20 s each.
-    const runsPerStretch = Math.max(1, Math.floor(FRAMES_PER_STRETCH / this.framesPerRun));
-    for (const stretch of pcm.stretches(runsPerStretch * this.framesPerRun * VAD_FRAME_SAMPLES)) {
-      for (let run = 0; run * this.framesPerRun * VAD_FRAME_SAMPLES < stretch.length; run++) {
-        const samples = stretch.subarray(run * this.framesPerRun * VAD_FRAME_SAMPLES, (run + 1) * this.framesPerRun * VAD_FRAME_SAMPLES);
-        const count = Math.ceil(samples.length / VAD_FRAME_SAMPLES);
-        for (let i = 0; i < count; i++) {
-          const row = this.input.subarray(i * ROW, (i + 1) * ROW);
-          const frame = samples.subarray(i * VAD_FRAME_SAMPLES, (i + 1) * VAD_FRAME_SAMPLES);
-          row.set(this.context);
-          writeFloats(frame, row, CONTEXT_SAMPLES);
-          row.fill(0, CONTEXT_SAMPLES + frame.length);
-          this.context.set(row.subarray(ROW - CONTEXT_SAMPLES));
-        }
-        const input = new ort.Tensor('float32', this.input.subarray(0, count * ROW), [count, ROW]);
-        const out = await this.session.run({ input, state: this.state, ...(this.sampleRate ? { sr: this.sampleRate } : {}) });
-        probabilities.set((out.output!.data as Float32Array).subarray(0, count), first);
-        this.state = out.stateN!;
-        first += count;
+    // A run's frames at a time, read from the note's file (4 s for the rewritten graph).
+    for (const samples of pcm.stretches(this.framesPerRun * VAD_FRAME_SAMPLES)) {
+      const count = Math.ceil(samples.length / VAD_FRAME_SAMPLES);
+      for (let i = 0; i < count; i++) {
+        const row = this.input.subarray(i * ROW, (i + 1) * ROW);
+        const frame = samples.subarray(i * VAD_FRAME_SAMPLES, (i + 1) * VAD_FRAME_SAMPLES);
+        row.set(this.context);
+        writeFloats(frame, row, CONTEXT_SAMPLES);
+        row.fill(0, CONTEXT_SAMPLES + frame.length);
+        this.context.set(row.subarray(ROW - CONTEXT_SAMPLES));
       }
+      const input = new ort.Tensor('float32', this.input.subarray(0, count * ROW), [count, ROW]);
+      const out = await this.session.run({ input, state: this.state, ...(this.sampleRate ? { sr: this.sampleRate } : {}) });
+      probabilities.set((out.output!.data as Float32Array).subarray(0, count), first);
+      this.state = out.stateN!;
+      first += count;
     }
     return probabilities;
   }
