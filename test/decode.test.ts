@@ -43,6 +43,7 @@ describe('decodeToPcm', () => {
     const audio = await decodeToPcm(file(toneOgg(440, 5), 'tone.ogg'), { ffmpegPath, maxSeconds: 60 });
     const { seconds } = audio;
     const samples = samplesOf(audio);
+    await rm(audio.pcmPath);
     expect(Math.abs(seconds - 5) / 5).toBeLessThan(0.01);
     expect(samples.length).toBe(Math.round(seconds * SAMPLE_RATE));
     expect(audio.sampleCount).toBe(samples.length);
