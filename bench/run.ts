@@ -2,7 +2,7 @@
 //                  [--encoder fused,unfused,fused-fit] [--clips 5,9,15,30,60,180] [--soak 1000] [--cpus N | --tier 1gb-swap-1vcpu] [--out file.json]
 // RTF and memory of the real pipeline (ffmpeg decode + worker pool + int8 Whisper) on this machine.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -23,11 +23,11 @@ import { formatReport } from './report.js';
 import { REFERENCE, validateResults, type BenchResults, type RunResult } from './results.js';
 import { synthesizeModel, type Dtype, type Preset } from './synth/model-folder.js';
 import { describeTier, parseTier, TierEmulation } from './tier.js';
+import { imageMalloc } from './image-malloc.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BENCH_DTYPES = ['q8', 'int8', 'fp32-encoder'] as const;
-/** glibc's settings in the image (Dockerfile): one heap for every thread, buffers of 1 MiB or more mapped alone, the rest kept for reuse. */
-const IMAGE_MALLOC = { MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '1048576', MALLOC_TRIM_THRESHOLD_: '4294967295' };
+const IMAGE_MALLOC = imageMalloc(readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8'));
 /**
  * What each memory profile sets: onnxruntime's arena, weights mapped from the model files or copied
  * (ASR_MAP_WEIGHTS), cross-attention keys/values apart or in the decoder (ASR_CROSS_ATTENTION_APART),

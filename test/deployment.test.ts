@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { imageMalloc } from '../bench/image-malloc.js';
 import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/storage/database.js';
 import { REPO } from './support/test-model.js';
@@ -99,6 +100,9 @@ describe('Dockerfile', () => {
       mmapThreshold: Number(image.MALLOC_MMAP_THRESHOLD_),
       trimThreshold: Number(image.MALLOC_TRIM_THRESHOLD_),
     });
+    // The bench's default profile is read from here: what it measures is what the image runs.
+    expect(imageMalloc(dockerfile)).toEqual(image);
+    expect(() => imageMalloc('FROM node:20\n# MALLOC_ARENA_MAX=1\nRUN echo MALLOC_ARENA_MAX=1\n')).toThrow(/sets no MALLOC_/);
   });
 
   it('has no watcher or reload flag anywhere in production paths', () => {
