@@ -61,6 +61,29 @@ describe('the speed table', () => {
   });
 });
 
+describe('the catalog', () => {
+  it('plans each measured model for the highest peak of the current code\'s runs, less the bench\'s own process', () => {
+    // The runs since the note is read from its PCM file (README, Choosing a VPS), default profile.
+    const current = /-(rows-nov27|rows-pcm-file|pcm-file-600s(-\d)?|pcm-file-600s-lean-vs-default)\.json$/;
+    const dir = path.join(REPO, 'bench/results');
+    const measured = new Map<string, number>();
+    for (const file of readdirSync(dir).filter((f) => current.test(f))) {
+      const results = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as BenchResults;
+      for (const run of results.runs) {
+        if (run.workers !== 1 || run.dtype !== 'q8' || run.memoryProfile !== 'default') continue;
+        const workerPeak = run.memory.peakMb - run.memory.importMb;
+        measured.set(run.model, Math.max(measured.get(run.model) ?? 0, workerPeak));
+      }
+    }
+    expect([...measured.keys()].sort()).toEqual(['base', 'small']);
+    for (const [model, peak] of measured) {
+      // Never less than what runs, and not a stale figure from code that needed more.
+      expect(spec(model).workerPeakMb, model).toBeGreaterThanOrEqual(Math.ceil(peak));
+      expect(spec(model).workerPeakMb, model).toBeLessThanOrEqual(Math.ceil(peak) + 5);
+    }
+  });
+});
+
 describe('auto on memory and CPU', () => {
   it('on 2 vCPUs with plenty of memory and AUTO_MAX_RTF 0.2 picks base, not medium: small and medium are too slow', () => {
     const choice = chooseModel(twoVcpus, oneByTwo, { ...policy, maxRtf: 0.2 });

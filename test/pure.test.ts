@@ -200,7 +200,8 @@ describe('model choice and pool shape', () => {
     expect(chooseModel({ vcpus: 2, memoryMb: 1024 }, { workers: 1, threads: 2 }, anySpeed).model.name).toBe('small');
     expect(chooseModel({ vcpus: 2, memoryMb: 1024 }, { workers: 2, threads: 1 }, anySpeed).model.name).toBe('base');
     expect(chooseModel({ vcpus: 2, memoryMb: 700 }, { workers: 2, threads: 1 }, anySpeed).model.name).toBe('tiny');
-    expect(chooseModel({ vcpus: 2, memoryMb: 2048 }, { workers: 1, threads: 2 }, anySpeed).model.name).toBe('small');
+    expect(chooseModel({ vcpus: 2, memoryMb: 1800 }, { workers: 1, threads: 2 }, anySpeed).model.name).toBe('small');
+    expect(chooseModel({ vcpus: 2, memoryMb: 2048 }, { workers: 1, threads: 2 }, anySpeed).model.name).toBe('medium');
     expect(chooseModel({ vcpus: 4, memoryMb: 2560 }, { workers: 2, threads: 2 }, anySpeed).model.name).toBe('small');
     expect(chooseModel({ vcpus: 2, memoryMb: 256 }, { workers: 1, threads: 2 }, anySpeed).reason).toMatch(/no model fits/);
     expect(chooseModel({ vcpus: 8, memoryMb: 8192 }, { workers: 1, threads: 8 }, anySpeed).model.name).toBe('medium');

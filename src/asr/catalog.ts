@@ -5,12 +5,13 @@ export interface ModelSpec {
   hubId: string;
   /**
    * Peak RSS in MB that one worker adds while transcribing, with the q8 files and the defaults (fused
-   * attention, the full window, weights mapped, the image's glibc settings), so that `auto` never
-   * plans for less than what runs. From `npm run bench` on this project's machine (synthetic weights
-   * at real dimensions): the highest note peak of its runs less the 56 MB the bench's process has
-   * before any worker (tiny: bench/results/host-2vcpu-catalog-tiny.json; base and small:
-   * host-2vcpu-rows*.json and 1gb-swap-1vcpu-rows.json). medium was not measured: small's figure
-   * scaled by parameters, which overstates it (Node's and onnxruntime's share does not grow).
+   * attention, weights mapped, the image's glibc settings; the full window or `fit`), so that `auto`
+   * never plans for less than what runs. From `npm run bench` on this project's machine (synthetic
+   * weights at real dimensions): the highest peak of the current code's runs less what the bench's
+   * process held before any worker (tiny, older: bench/results/host-2vcpu-catalog-tiny.json; base and
+   * small: *-rows-nov27.json, *-rows-pcm-file.json, *-pcm-file-600s*.json, checked by
+   * test/model-choice.test.ts). medium was not measured: small's figure scaled by parameters, which
+   * overstates it (Node's and onnxruntime's share does not grow).
    */
   workerPeakMb: number;
   /** Parameters in millions (the published figures): what a model not in the speed table is estimated from. */
@@ -19,9 +20,9 @@ export interface ModelSpec {
 
 export const MODEL_CATALOG: readonly ModelSpec[] = [
   { name: 'tiny', hubId: 'Xenova/whisper-tiny', workerPeakMb: 212, paramsM: 39 },
-  { name: 'base', hubId: 'Xenova/whisper-base', workerPeakMb: 295, paramsM: 74 },
-  { name: 'small', hubId: 'Xenova/whisper-small', workerPeakMb: 536, paramsM: 244 },
-  { name: 'medium', hubId: 'Xenova/whisper-medium', workerPeakMb: 1_689, paramsM: 769 },
+  { name: 'base', hubId: 'Xenova/whisper-base', workerPeakMb: 261, paramsM: 74 },
+  { name: 'small', hubId: 'Xenova/whisper-small', workerPeakMb: 494, paramsM: 244 },
+  { name: 'medium', hubId: 'Xenova/whisper-medium', workerPeakMb: 1_557, paramsM: 769 },
 ];
 
 /** The bot's main thread with every module, the database and metrics, before any worker: 75 MB measured. */

@@ -64,4 +64,10 @@ export const SPEED_SAMPLES: readonly SpeedSample[] = [
   { model: 'small', threads: 2, rtf10s: 0.268, source: 'host-2vcpu-rows-pcm-file.json default' },
   { model: 'base', threads: 1, rtf10s: 0.13, source: '1gb-swap-1vcpu-rows-pcm-file.json default' },
   { model: 'small', threads: 1, rtf10s: 0.409, source: '1gb-swap-1vcpu-rows-pcm-file.json default' },
+  // The same code again for Choosing a VPS: the 2-vCPU run near the earliest runs' speed, the 1-vCPU
+  // tier's while its pinned CPU ran ~2.6x slower than in them (base's encoder 1253 ms a window against 479).
+  { model: 'base', threads: 2, rtf10s: 0.077, source: 'host-2vcpu-rows-nov27.json default' },
+  { model: 'small', threads: 2, rtf10s: 0.254, source: 'host-2vcpu-rows-nov27.json default' },
+  { model: 'base', threads: 1, rtf10s: 0.192, source: '1gb-swap-1vcpu-rows-nov27.json default' },
+  { model: 'small', threads: 1, rtf10s: 0.408, source: '1gb-swap-1vcpu-rows-nov27.json default' },
 ];
