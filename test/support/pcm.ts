@@ -1,7 +1,8 @@
 // Audio made in code, handed on as decoded audio is: 16-bit samples (see src/audio/pcm.ts).
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { afterAll } from 'vitest';
 import { PcmReader, type PcmAudio } from '../../src/audio/pcm-file.js';
 import { FULL_SCALE } from '../../src/audio/pcm.js';
 
@@ -15,11 +16,16 @@ function pcmFromFloats(floats: ArrayLike<number>): Int16Array {
 /** `seconds` of a synthetic signal at 16 kHz: `at(i)` is sample i as a float. */
 export const synthPcm = (seconds: number, at: (i: number) => number): Int16Array => pcmFromFloats(Float32Array.from({ length: Math.round(seconds * 16000) }, (_, i) => at(i)));
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'voicebot-test-pcm-'));
+// One folder per test file, made when its first note is and removed when the file's tests end.
+let dir: string | undefined;
 let files = 0;
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
 
 /** `samples` as a decoded note: its PCM file, as the decoder leaves it for the pool. */
 export function pcmFile(samples: Int16Array): PcmAudio {
+  dir ??= mkdtempSync(path.join(os.tmpdir(), 'voicebot-test-pcm-'));
   const pcmPath = path.join(dir, `${files++}.s16`);
   writeFileSync(pcmPath, new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength));
   return { pcmPath, sampleCount: samples.length };
