@@ -12,6 +12,8 @@ import { seeded } from './support/seeded.js';
 
 /** Status texts the bot shows before the answer: queued, working, progress. */
 const STATUS = /^(⏳|🎧)/;
+/** A reply is handled within this of Telegram accepting it, the bot's record included (loopback, a loaded CI machine). */
+const RESEND_WINDOW_MS = 2_000;
 
 const harness = harnessPerTest();
 
@@ -153,10 +155,12 @@ describe('chaos', () => {
       }
     })();
     const kills: number[] = [];
+    const killedAt: number[] = [];
     for (let kill = 0; kill < 10; kill++) {
       const after = Math.round(500 + random() * 4_500);
       await new Promise((resolve) => setTimeout(resolve, after));
       kills.push(after);
+      killedAt.push(Date.now());
       await h.bot.stop('SIGKILL');
       await h.startBot();
     }
@@ -172,6 +176,15 @@ describe('chaos', () => {
     const shown = notes.map((n) => answersShown(h.api.repliesTo(n.chatId, n.messageId)));
     const lost = shown.filter((a) => a.length === 0).length;
     const doubled = shown.filter((a) => a.length > 1);
+    // The one way to a second copy: a kill after Telegram accepted a piece and before the bot
+    // recorded it (the Bot API has no idempotent send). Such a copy repeats the first one, and the
+    // first was accepted just before a kill; a copy with no kill behind it is a bug.
+    const resent = notes.flatMap((n) => {
+      const texts = h.api.repliesTo(n.chatId, n.messageId).flatMap((m) => m.history.map((text, i) => ({ text, at: m.acceptedAt[i]! }))).filter((x) => !STATUS.test(x.text));
+      if (texts.length < 2) return [];
+      const first = Math.min(...texts.map((x) => x.at));
+      return [{ identical: texts.every((x) => x.text === texts[0]!.text), killedWithinMs: Math.min(...killedAt.filter((k) => k >= first).map((k) => k - first)) }];
+    });
     const once = shown.filter((a) => a.length === 1).length;
     const errors = shown.filter((a) => a.length > 0 && !/language/.test(a[0]!)).length;
     const leftoverStatuses = notes.flatMap((n) => h.api.repliesTo(n.chatId, n.messageId)).filter((m) => STATUS.test(m.text)).length;
@@ -181,13 +194,16 @@ describe('chaos', () => {
         `${once} answered exactly once, ${lost} lost, ${doubled.length} doubled, ${errors} answered with an error, ` +
         `${leftoverStatuses} stale status messages left, ${jobs} job rows (${Math.round((performance.now() - started) / 1000)} s)`,
     );
-    if (doubled.length) console.log(`doubled answers, as shown to the user: ${JSON.stringify(doubled.slice(0, 3))}`);
+    if (doubled.length) console.log(`doubled answers, as shown to the user: ${JSON.stringify(doubled.slice(0, 3))}; the first copies were accepted ${resent.map((r) => r.killedWithinMs).join(', ')} ms before a kill`);
     const failed = h.query<{ id: number; attempts: number; error_code: string }>("SELECT id, attempts, error_code FROM jobs WHERE status = 'failed'");
     if (failed.length) console.log(`failed jobs: ${JSON.stringify(failed)}`);
     expect(jobs).toBe(200);
     expect(lost).toBe(0);
-    expect(doubled).toEqual([]);
-    expect(once).toBe(200);
+    for (const copy of resent) {
+      expect(copy.identical).toBe(true);
+      expect(copy.killedWithinMs).toBeLessThanOrEqual(RESEND_WINDOW_MS);
+    }
+    expect(once + doubled.length).toBe(200);
     // A note in flight at three kills is what a note that crashes the process looks like, and is
     // failed as one, with its own reply (the designed cost of stopping a crash loop): 0-2 of 200
     // in a run. Any other error is a finding.

@@ -13,6 +13,8 @@ export interface SentMessage {
   reply_to?: number;
   /** Every text the message had, first to last (edits append). */
   history: string[];
+  /** When this server accepted each text of `history` (ms since the epoch). */
+  acceptedAt: number[];
 }
 
 export interface SentDocument {
@@ -304,6 +306,7 @@ export class FakeBotApi {
           text: String(payload.text),
           reply_to: (payload.reply_parameters as { message_id?: number } | undefined)?.message_id,
           history: [String(payload.text)],
+          acceptedAt: [Date.now()],
         };
         this.messages.set(message.message_id, message);
         return reply({ message_id: message.message_id, date: Math.floor(Date.now() / 1000), chat: { id: message.chat_id, type: 'private' }, text: message.text });
@@ -314,6 +317,7 @@ export class FakeBotApi {
         if (message.text === payload.text) return fail(400, 'Bad Request: message is not modified');
         message.text = String(payload.text);
         message.history.push(message.text);
+        message.acceptedAt.push(Date.now());
         return reply({ message_id: message.message_id, date: Math.floor(Date.now() / 1000), chat: { id: message.chat_id, type: 'private' }, text: message.text });
       }
       case 'sendDocument': {
