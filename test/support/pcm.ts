@@ -2,7 +2,6 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll } from 'vitest';
 import { PcmReader, type PcmAudio } from '../../src/audio/pcm-file.js';
 import { FULL_SCALE } from '../../src/audio/pcm.js';
 
@@ -16,16 +15,23 @@ function pcmFromFloats(floats: ArrayLike<number>): Int16Array {
 /** `seconds` of a synthetic signal at 16 kHz: `at(i)` is sample i as a float. */
 export const synthPcm = (seconds: number, at: (i: number) => number): Int16Array => pcmFromFloats(Float32Array.from({ length: Math.round(seconds * 16000) }, (_, i) => at(i)));
 
-// One folder per test file, made when its first note is and removed when the file's tests end.
+// One folder for the notes of a test file (or of the leak probe, which runs outside vitest), made
+// with its first note: vitest removes it after the file's tests (test/support/setup.ts, since its
+// forks end without an exit event), the probe when its process exits.
 let dir: string | undefined;
 let files = 0;
-afterAll(() => {
+
+export function removeTestNotes(): void {
   if (dir) rmSync(dir, { recursive: true, force: true });
-});
+  dir = undefined;
+}
 
 /** `samples` as a decoded note: its PCM file, as the decoder leaves it for the pool. */
 export function pcmFile(samples: Int16Array): PcmAudio {
-  dir ??= mkdtempSync(path.join(os.tmpdir(), 'voicebot-test-pcm-'));
+  if (!dir) {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'voicebot-test-pcm-'));
+    process.once('exit', removeTestNotes);
+  }
   const pcmPath = path.join(dir, `${files++}.s16`);
   writeFileSync(pcmPath, new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength));
   return { pcmPath, sampleCount: samples.length };
