@@ -14,6 +14,32 @@ export function shortNoteRtf(run: RunResult): number | undefined {
   return short.length ? Math.max(...short.map((c) => c.rtf.p50)) : undefined;
 }
 
+/** One configuration measured in several runs: its peaks, run by run (each run is a process of its own). */
+export interface RepeatedPeaks {
+  run: RunResult;
+  peaks: number[];
+  /** Per clip length, the peaks of the runs that measured it. */
+  clipPeaks: Map<number, number[]>;
+}
+
+/**
+ * The configurations measured more than once (`--repeat`), in the order first met. Peaks move by
+ * 10–20 MB from one run of the same code to the next, so a memory target is judged over several.
+ */
+export function repeatedPeaks(runs: readonly RunResult[]): RepeatedPeaks[] {
+  const groups = new Map<string, RepeatedPeaks>();
+  for (const r of runs) {
+    const key = `${label(r)} ${dtype(r)} ${shape(r)}`;
+    const group = groups.get(key) ?? { run: r, peaks: [], clipPeaks: new Map<number, number[]>() };
+    group.peaks.push(r.memory.peakMb);
+    for (const c of r.clips) if (c.peakMb !== undefined) group.clipPeaks.set(c.seconds, [...(group.clipPeaks.get(c.seconds) ?? []), c.peakMb]);
+    groups.set(key, group);
+  }
+  return [...groups.values()].filter((g) => g.peaks.length > 1);
+}
+
+const spread = (values: readonly number[]) => `${values.map((v) => fixed(v, 0)).join(', ')} (max ${fixed(Math.max(...values), 0)})`;
+
 function table(header: string[], rows: string[][]): string {
   return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
@@ -73,10 +99,30 @@ export function formatReport(results: BenchResults): string {
       ]),
     ),
     '',
+    ...repeatedSection(results.runs, lengths),
     `Reference: ${results.reference.label} on ${results.reference.tier}: RTF ${results.reference.rtf} on a ${results.reference.audioSeconds}-s note (${results.reference.processingSeconds} s).`,
   ];
   if (results.runs.some((r) => r.synthetic)) {
     parts.push(`\\* synthetic weights at the real dimensions, decoding a fixed ${results.settings.fixedTokensPerSecond} tokens per second of audio.`);
   }
   return parts.join('\n');
+}
+
+function repeatedSection(runs: readonly RunResult[], lengths: readonly number[]): string[] {
+  const repeated = repeatedPeaks(runs);
+  if (repeated.length === 0) return [];
+  return [
+    '### Peak RSS over repeated runs of one configuration (MB, run by run)',
+    table(
+      ['model', 'dtype memory', 'w×t', 'runs', 'whole run', ...lengths.map((s) => `${s} s`)],
+      repeated.map((g) => [
+        label(g.run), dtype(g.run), shape(g.run), String(g.peaks.length), spread(g.peaks),
+        ...lengths.map((s) => {
+          const peaks = g.clipPeaks.get(s);
+          return peaks ? spread(peaks) : '–';
+        }),
+      ]),
+    ),
+    '',
+  ];
 }

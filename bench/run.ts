@@ -73,6 +73,8 @@ const usage = `npm run bench -- [options]
   --encoder LIST          ${Object.keys(ENCODER_VARIANTS).join(', ')} (default fused, the bot's default)
   --clips LIST            seconds from ${CORPUS.map((c) => c.seconds).join(',')} (default all but ${CORPUS.filter((c) => c.onRequest).map((c) => c.seconds).join(',')})
   --soak N                then N notes of the shortest clip in a row: peak RSS of notes 11–100 vs the last 100
+  --repeat N              measure each configuration N times, a process each, and report its peaks run by run
+                          (they move by 10–20 MB between runs of the same code)
   --tokens-per-second N   fixed decode budget for synthetic models (default ${DEFAULT_TOKENS_PER_SECOND})
   --cpus N                pin the measuring processes to N CPUs (memory limits are not emulated)
   --tier NAME             as root: emulate e.g. 1gb-swap-1vcpu (swap file + memory cgroup + CPU pinning)
@@ -92,6 +94,7 @@ const { values } = parseArgs({
     encoder: { type: 'string', default: 'fused' },
     clips: { type: 'string' },
     soak: { type: 'string', default: '0' },
+    repeat: { type: 'string', default: '1' },
     'tokens-per-second': { type: 'string', default: String(DEFAULT_TOKENS_PER_SECOND) },
     cpus: { type: 'string' },
     tier: { type: 'string' },
@@ -113,7 +116,7 @@ const cpus = tierSpec?.cpus ?? (values.cpus ? Number(values.cpus) : undefined);
 if (cpus !== undefined && !(Number.isInteger(cpus) && cpus >= 1 && cpus <= vcpus())) fail(`--cpus: 1 to ${vcpus()}`);
 const available = cpus ?? vcpus();
 
-if (values.calibrate && (values.models || values.shapes || values.memory || values.clips || values.quick || values.soak !== '0' || values.tier || values.out)) {
+if (values.calibrate && (values.models || values.shapes || values.memory || values.clips || values.quick || values.soak !== '0' || values.repeat !== '1' || values.tier || values.out)) {
   fail('--calibrate measures one fixed configuration into $DATA_DIR: combine it with --cpus only');
 }
 const calibrationShape = defaultPoolShape(available);
@@ -143,6 +146,9 @@ const remoteWorkers = values['remote-workers'] === undefined ? undefined : Numbe
 if (remoteWorkers !== undefined && !(Number.isInteger(remoteWorkers) && remoteWorkers >= 1 && remoteWorkers <= available)) fail(`--remote-workers: 1 to ${available} (each process needs a thread)`);
 if (remoteWorkers !== undefined && (values.baseline || values.calibrate || cpus !== undefined)) fail('--remote-workers: not with --baseline, --calibrate, --cpus or --tier (its processes are not pinned)');
 const soak = Number(values.soak);
+const repeat = Number(values.repeat);
+if (!Number.isInteger(repeat) || repeat < 1) fail(`--repeat: a whole number of runs, at least 1 (got ${values.repeat})`);
+if (repeat > 1 && (values.baseline || values['remote-workers'])) fail('--repeat: for the tier tables only, not with --baseline or --remote-workers');
 if (!(Number.isInteger(soak) && (soak === 0 || soak >= 20))) fail('--soak: 0, or at least 20 notes');
 
 /** Real models from MODELS_DIR when all their files are there; otherwise synthetic ones, generated once. */
@@ -262,8 +268,8 @@ for (const model of models) {
   const resolved = await resolveModel(model);
   for (const dtype of dtypes) {
     for (const memoryProfile of memoryProfiles) {
-      for (const shape of shapes) for (const encoder of encoders) {
-        const label = `${model} ${dtype} ${memoryProfile} ${encoder} ${shape.workers}x${shape.threads}`;
+      for (const shape of shapes) for (const encoder of encoders) for (let round = 1; round <= repeat; round++) {
+        const label = `${model} ${dtype} ${memoryProfile} ${encoder} ${shape.workers}x${shape.threads}${repeat > 1 ? ` (run ${round}/${repeat})` : ''}`;
         console.error(`measuring ${label}${resolved.synthetic ? ' (synthetic)' : ''}…`);
         const profile = MEMORY_PROFILES[memoryProfile]!;
         try {

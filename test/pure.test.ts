@@ -16,7 +16,7 @@ import { parsePeriod, percentiles } from '../src/jobs/job-stats.js';
 import { inferenceRtf, totalRtf } from '../src/jobs/rtf.js';
 import type { Message } from 'grammy/types';
 import { REFERENCE, validateResults, type BenchResults, type RunResult } from '../bench/results.js';
-import { formatReport } from '../bench/report.js';
+import { formatReport, repeatedPeaks } from '../bench/report.js';
 import { synthPcm } from './support/pcm.js';
 
 describe('splitMessage', () => {
@@ -300,6 +300,18 @@ describe('bench results file', () => {
     expect(validateResults(file(mapped))).toEqual([]);
     expect(formatReport(file(mapped))).toContain('| 250 (380) | 320 | 310 (99) |');
     expect(formatReport(file(run))).toContain('| 250 | 320 | 310 |');
+  });
+
+  it('reports the peaks of a configuration measured more than once, run by run, and nothing for one run each', () => {
+    const measuredAt = (peakMb: number, clipPeak: number): RunResult => ({ ...run, memory: { ...run.memory, peakMb }, clips: [{ ...run.clips[0]!, peakMb: clipPeak }] });
+    const other = { ...measuredAt(500, 480), model: 'small' };
+    const runs = [measuredAt(293, 290), other, measuredAt(305, 303), measuredAt(295, 295)];
+    const repeated = repeatedPeaks(runs);
+    expect(repeated.map((g) => [g.run.model, g.peaks, [...g.clipPeaks]])).toEqual([['base', [293, 305, 295], [[9, [290, 303, 295]]]]]);
+    const report = formatReport({ ...file(run), runs });
+    expect(report).toContain('### Peak RSS over repeated runs');
+    expect(report).toContain('| base* | q8 lean | 1×1 | 3 | 293, 305, 295 (max 305) | 290, 303, 295 (max 303) |');
+    expect(formatReport({ ...file(run), runs: [runs[0]!, other] })).not.toContain('repeated runs');
   });
 
   it('names what is wrong, in optional parts too', () => {
