@@ -10,7 +10,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { decodeDeadlineMs } from './decode-deadline.js';
 import { AudioError, type AudioFailure } from './errors.js';
-import { judgePcmFile, pcmPathFor, type DecodedAudio, type DecodeOptions } from './ffmpeg.js';
+import { decodeIntoFile, type DecodedAudio, type DecodeOptions } from './ffmpeg.js';
 
 export type DecodeRequest = Omit<DecodeOptions, 'ffmpegPath'>;
 
@@ -61,8 +61,8 @@ function killGroup(leader: number): void {
 }
 
 interface Pending {
-  finish: () => Promise<DecodedAudio>;
-  resolve: (audio: DecodedAudio) => void;
+  /** ffmpeg has written the note's file. */
+  resolve: () => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
 }
@@ -90,21 +90,17 @@ export class DecoderProcess implements AudioDecoder {
     const child = await this.spawn();
     const id = this.nextId++;
     const deadlineMs = (request.deadlineMs ?? decodeDeadlineMs(request.expectedSeconds ?? request.maxSeconds)) + CHILD_GRACE_MS;
-    const pcmPath = pcmPathFor();
-    const decoded = new Promise<DecodedAudio>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        // ffmpeg's own deadline did not fire: the child is stuck. Its other decodes fail with it (they are retried).
-        child.kill('SIGKILL');
-        this.settle(id, new AudioError('decoder_failed', `the decoder process gave no answer for ${inputPath} in ${deadlineMs} ms: killed`));
-      }, deadlineMs);
-      this.pending.set(id, { finish: () => judgePcmFile(pcmPath, inputPath, request.maxSeconds), resolve, reject, timer });
-      child.send({ id, inputPath, pcmPath, options: { ...request, ffmpegPath: this.options.ffmpegPath } } satisfies ToDecoder);
-    });
-    // The note's file is the caller's to remove; without a note it goes here (a killed ffmpeg may have left part of it).
-    return decoded.catch(async (error: unknown) => {
-      await rm(pcmPath, { force: true });
-      throw error;
-    });
+    return decodeIntoFile(inputPath, request.maxSeconds, (pcmPath) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          // ffmpeg's own deadline did not fire: the child is stuck. Its other decodes fail with it (they are retried).
+          child.kill('SIGKILL');
+          this.settle(id, new AudioError('decoder_failed', `the decoder process gave no answer for ${inputPath} in ${deadlineMs} ms: killed`));
+        }, deadlineMs);
+        this.pending.set(id, { resolve, reject, timer });
+        child.send({ id, inputPath, pcmPath, options: { ...request, ffmpegPath: this.options.ffmpegPath } } satisfies ToDecoder);
+      }),
+    );
   }
 
   async close(): Promise<void> {
@@ -124,10 +120,7 @@ export class DecoderProcess implements AudioDecoder {
     const child = fork(url, [], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
     this.child = child;
     child.on('message', (message: FromDecoder) => {
-      const pending = this.pending.get(message.id);
-      if (!pending) return;
-      if (message.type === 'failed') this.settle(message.id, new AudioError(message.failure, message.detail));
-      else pending.finish().then((audio) => this.settle(message.id, audio), (error: Error) => this.settle(message.id, error));
+      this.settle(message.id, message.type === 'failed' ? new AudioError(message.failure, message.detail) : undefined);
     });
     child.once('exit', (code, signal) => {
       if (this.child === child) {
@@ -149,12 +142,13 @@ export class DecoderProcess implements AudioDecoder {
     return this.ready;
   }
 
-  private settle(id: number, outcome: DecodedAudio | Error): void {
+  /** Ends decode `id`: its file is written, or `error` says why not. */
+  private settle(id: number, error?: Error): void {
     const pending = this.pending.get(id);
     if (!pending) return;
     this.pending.delete(id);
     clearTimeout(pending.timer);
-    if (outcome instanceof Error) pending.reject(outcome);
-    else pending.resolve(outcome);
+    if (error) pending.reject(error);
+    else pending.resolve();
   }
 }

@@ -138,20 +138,25 @@ export async function judgePcmFile(pcmPath: string, inputPath: string, maxSecond
 /** How the PCM files are named in the temporary directory. */
 export const PCM_FILE_PREFIX = 'voicebot-pcm-';
 
-/** A path of its own for one decode's PCM, in the temporary directory (the caller removes it). */
-export const pcmPathFor = () => path.join(os.tmpdir(), `${PCM_FILE_PREFIX}${randomUUID()}.s16`);
+/** A path of its own for one decode's PCM, in the temporary directory. */
+const pcmPathFor = () => path.join(os.tmpdir(), `${PCM_FILE_PREFIX}${randomUUID()}.s16`);
 
 /**
- * ffmpeg in this process (the bot runs it from its decoder process instead: see decoder-process.ts).
- * The caller removes the note's file; when there is no note, it is removed here.
+ * Has `write` put a note's PCM in a file of its own, and judges what it wrote: the note, whose file
+ * the caller removes, or the AudioError that says why there is none, its file removed here (a
+ * killed ffmpeg may have left part of it).
  */
-export async function decodeToPcm(inputPath: string, options: DecodeOptions): Promise<DecodedAudio> {
+export async function decodeIntoFile(inputPath: string, maxSeconds: number, write: (pcmPath: string) => Promise<void>): Promise<DecodedAudio> {
   const pcmPath = pcmPathFor();
   try {
-    await decodeToFile(inputPath, pcmPath, options);
-    return await judgePcmFile(pcmPath, inputPath, options.maxSeconds);
+    await write(pcmPath);
+    return await judgePcmFile(pcmPath, inputPath, maxSeconds);
   } catch (error) {
     await rm(pcmPath, { force: true });
     throw error;
   }
 }
+
+/** ffmpeg in this process (the bot runs it from its decoder process instead: see decoder-process.ts). */
+export const decodeToPcm = (inputPath: string, options: DecodeOptions): Promise<DecodedAudio> =>
+  decodeIntoFile(inputPath, options.maxSeconds, (pcmPath) => decodeToFile(inputPath, pcmPath, options));
