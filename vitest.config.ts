@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/support/run-tmp.ts'],
     setupFiles: ['test/support/setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 180_000,
