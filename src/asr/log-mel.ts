@@ -153,6 +153,39 @@ function radix5({ span, stride, twiddles }: Stage, x: Float64Array, y: Float64Ar
   }
 }
 
+/** Whisper's analysis window: periodic Hann, n_fft long (transformers.js's `window_function(n_fft, 'hann')`). */
+export function hannWindow(length: number): Float64Array {
+  const factor = (2 * Math.PI) / length;
+  return Float64Array.from({ length }, (_, i) => 0.5 - 0.5 * Math.cos(i * factor));
+}
+
+const slaneyMel = (hertz: number) => (hertz >= 1000 ? 15 + Math.log(hertz / 1000) * (27 / Math.log(6.4)) : (3 * hertz) / 200);
+const slaneyHertz = (mel: number) => (mel >= 15 ? 1000 * Math.exp((Math.log(6.4) / 27) * (mel - 15)) : (200 * mel) / 3);
+const linspace = (start: number, end: number, count: number) => {
+  const step = (end - start) / (count - 1);
+  return Float64Array.from({ length: count }, (_, i) => start + step * i);
+};
+
+/**
+ * Whisper's mel filters, [mel][frequency bin]: triangles on the Slaney mel scale from 0 to 8 kHz,
+ * each scaled to unit area (librosa's `norm='slaney'`). The hub's preprocessor_config.json leaves
+ * them out; this is the computation transformers.js and Hugging Face's Python feature extractor
+ * make, in the same order of operations, so the features are the same to the bit.
+ */
+export function whisperMelFilters(nFft: number, mels: number, sampleRate: number): number[][] {
+  const bins = Math.floor(1 + nFft / 2);
+  const edges = Array.from(linspace(slaneyMel(0), slaneyMel(8000), mels + 2), slaneyHertz);
+  const frequencies = linspace(0, Math.floor(sampleRate / 2), bins);
+  return Array.from({ length: mels }, (_, m) => {
+    const norm = 2 / (edges[m + 2]! - edges[m]!);
+    return Array.from(frequencies, (frequency) => {
+      const down = -(edges[m]! - frequency) / (edges[m + 1]! - edges[m]!);
+      const up = (edges[m + 2]! - frequency) / (edges[m + 2]! - edges[m + 1]!);
+      return Math.max(0, Math.min(down, up)) * norm;
+    });
+  });
+}
+
 export interface LogMelConfig {
   /** The feature extractor's analysis window (Hann, n_fft long). */
   window: ArrayLike<number>;
