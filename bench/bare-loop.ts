@@ -2,9 +2,11 @@
 // the plainest loop onnxruntime allows (encoder, one uncached decoder step, cached steps, argmax),
 // with no features, rules, fallback or tokenizer. What the project adds is measured against it.
 import { parentPort, workerData } from 'node:worker_threads';
-import { AutoModelForSpeechSeq2Seq, env, Tensor } from '@huggingface/transformers';
-import { emptyPasts, type DecoderSession, type OrtTensor, type TensorFactory } from '../src/asr/decode-loop.js';
+import path from 'node:path';
+import ort from 'onnxruntime-node';
+import { emptyPasts, type OrtTensor, type TensorFactory } from '../src/asr/decode-loop.js';
 import type { ModelDtype } from '../src/asr/protocol.js';
+import { loadWhisperModel, type WhisperModel } from '../src/asr/whisper-model.js';
 
 export interface BareInput {
   modelId: string;
@@ -25,35 +27,30 @@ export interface BareNote {
   totalMs: number;
 }
 
-interface Sessions {
-  model: { run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>> };
-  decoder_model_merged: DecoderSession & { run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>> };
-}
-
 /** <|startoftranscript|><|en|><|transcribe|><|notimestamps|> of the multilingual vocabulary. */
 const PROMPT = [50258, 50259, 50359, 50363];
 
-const tensor: TensorFactory = (type, data, dims) => new Tensor(type, data, dims).ort_tensor as OrtTensor;
+const tensor: TensorFactory = (type, data, dims) => new ort.Tensor(type, data, dims);
 
 export class BareLoop {
-  private constructor(private readonly sessions: Sessions) {}
+  private constructor(private readonly model: WhisperModel) {}
 
+  /** The hub's files as they are: the worker's loader with no graph rewritten. */
   static async load(input: BareInput): Promise<BareLoop> {
-    env.allowRemoteModels = false;
-    env.localModelPath = input.modelsDir;
-    const model = await AutoModelForSpeechSeq2Seq.from_pretrained(input.modelId, {
-      dtype: input.dtype as 'q8',
-      device: 'cpu',
-      session_options: { intraOpNumThreads: input.threads, interOpNumThreads: 1, enableCpuMemArena: input.cpuArena, enableMemPattern: input.cpuArena },
+    const model = await loadWhisperModel(path.join(input.modelsDir, input.modelId), input.dtype, {
+      intraOpNumThreads: input.threads,
+      interOpNumThreads: 1,
+      enableCpuMemArena: input.cpuArena,
+      enableMemPattern: input.cpuArena,
     });
-    return new BareLoop((model as unknown as { sessions: Sessions }).sessions);
+    return new BareLoop(model);
   }
 
   /** One 30-s window decoding `tokens` tokens (end-of-text never stops it, like the bench's fixed budget). */
   async note(tokens: number): Promise<BareNote> {
-    const { model, decoder_model_merged: decoder } = this.sessions;
+    const { encoder, decoder } = this.model;
     let started = performance.now();
-    const { last_hidden_state: encoded } = await model.run({ input_features: tensor('float32', new Float32Array(80 * 3000), [1, 80, 3000]) });
+    const { last_hidden_state: encoded } = await encoder.run({ input_features: tensor('float32', new Float32Array(80 * 3000), [1, 80, 3000]) });
     const encoderMs = performance.now() - started;
 
     const pastNames = decoder.inputNames.filter((n) => n.startsWith('past_key_values.'));

@@ -2,13 +2,13 @@
 // gives the tokens a full recompute gives, the first step runs once per window, and a looping window
 // falls back to higher temperatures and says so.
 import path from 'node:path';
-import { AutoModelForSpeechSeq2Seq, env } from '@huggingface/transformers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { emptyPasts, logprobPerToken, WindowDecoder, type DecoderSession, type OrtTensor, type WindowRequest } from '../src/asr/decode-loop.js';
 import { FALLBACK_TEMPERATURES, WHISPER_THRESHOLDS } from '../src/asr/fallback.js';
 import { applyRules, argmax, type WhisperVocabulary } from '../src/asr/logits-rules.js';
 import { TokenText } from '../src/asr/token-text.js';
-import { makeTensor, readVocabulary, type WhisperParts } from '../src/asr/whisper-runner.js';
+import { loadWhisperModel } from '../src/asr/whisper-model.js';
+import { makeTensor, readVocabulary } from '../src/asr/whisper-runner.js';
 import { cachedModelsRoot } from './support/test-model.js';
 
 const FLOAT_MODEL = 'voicebot-test/whisper-test-tiny-fp32';
@@ -19,18 +19,16 @@ let textOf: (tokens: number[]) => string;
 
 beforeAll(async () => {
   // The float variant: int8 dynamic quantization makes cached and recomputed logits differ by design.
-  env.localModelPath = await cachedModelsRoot(FLOAT_MODEL, { dtypes: ['fp32'] });
-  env.allowRemoteModels = false;
+  const folder = path.join(await cachedModelsRoot(FLOAT_MODEL, { dtypes: ['fp32'] }), FLOAT_MODEL);
   const [tokenText, model] = await Promise.all([
-    TokenText.load(path.join(env.localModelPath, FLOAT_MODEL)),
-    AutoModelForSpeechSeq2Seq.from_pretrained(FLOAT_MODEL, { dtype: 'fp32', device: 'cpu', session_options: { intraOpNumThreads: 1 } }),
+    TokenText.load(folder),
+    loadWhisperModel(folder, 'fp32', { intraOpNumThreads: 1, interOpNumThreads: 1, enableCpuMemArena: true, enableMemPattern: true }),
   ]);
-  const parts = { tokenText, model } as unknown as WhisperParts;
-  vocabulary = readVocabulary(parts);
-  session = parts.model.sessions.decoder_model_merged;
-  textOf = (tokens) => parts.tokenText.decode(tokens, { skipSpecial: true });
+  vocabulary = readVocabulary(model.generation, tokenText);
+  session = model.decoder;
+  textOf = (tokens) => tokenText.decode(tokens, { skipSpecial: true });
   const features = makeTensor('float32', Float32Array.from({ length: 80 * 3000 }, (_, i) => Math.sin(i / 7)), [1, 80, 3000]);
-  encoded = (await parts.model.sessions.model.run({ input_features: features })).last_hidden_state!;
+  encoded = (await model.encoder.run({ input_features: features })).last_hidden_state!;
 }, 120_000);
 
 /** Counts the decoder's runs and whether each was the uncached (cross K/V computing) branch. */

@@ -336,9 +336,9 @@ describe("the runtime image's node_modules (deploy/docker/runtime-modules.mjs)",
     const names = new Set([...packages].map(name));
 
     for (const dev of Object.keys(JSON.parse(read('package.json')).devDependencies)) expect(names.has(dev), dev).toBe(false);
-    // Installed, never loaded: transformers.js bundles what it uses of onnxruntime-web; the image has
-    // its ffmpeg; type declarations (some are optional peers of production packages) are for tsc.
-    expect([...names].filter((n) => n === 'onnxruntime-web' || /^@(ffmpeg-installer|types)\//.test(n))).toEqual([]);
+    // Installed, never loaded: the image has its ffmpeg; type declarations (some are optional peers
+    // of production packages) are for tsc.
+    expect([...names].filter((n) => /^@(ffmpeg-installer|types)\//.test(n))).toEqual([]);
     for (const key of packages) {
       const { os, cpu, libc } = lock.packages[key] ?? {};
       if (os) expect(os, key).toContain(process.platform);
@@ -353,7 +353,6 @@ describe("the runtime image's node_modules (deploy/docker/runtime-modules.mjs)",
     const files = binaries.map((b) => b.file).join('\n');
     expect(files).toMatch(new RegExp(`onnxruntime-node/bin/napi-v\\d+/${process.platform}/${process.arch}/onnxruntime_binding\\.node`));
     expect(files).toMatch(/better-sqlite3\/build\/Release\/better_sqlite3\.node/);
-    expect(files).toMatch(/@img\/sharp-[a-z]+-[a-z0-9]+\/lib\/sharp-.*\.node/);
 
     // Most of the image's ≤ 500 MB over node:20-bookworm-slim (measured: README, Deployment).
     const mb = kept.reduce((sum, f) => sum + f.bytes, 0) / 2 ** 20;
@@ -370,8 +369,8 @@ describe("the runtime image's node_modules (deploy/docker/runtime-modules.mjs)",
         'node_modules/onnxruntime-node/bin/napi-v6/win32/x64/onnxruntime_binding.node',
         'node_modules/onnxruntime-node/bin/napi-v6/darwin/arm64/libonnxruntime.dylib',
         'node_modules/onnxruntime-node/dist/index.js',
-        'node_modules/onnxruntime-web/dist/ort.wasm',
-        'node_modules/onnxruntime-web/node_modules/onnxruntime-common/dist/index.js',
+        'node_modules/@ffmpeg-installer/ffmpeg/index.js',
+        'node_modules/@ffmpeg-installer/ffmpeg/node_modules/@ffmpeg-installer/linux-x64/ffmpeg',
         'node_modules/better-sqlite3/build/Release/better_sqlite3.node',
         'node_modules/better-sqlite3/build/Release/obj.target/sqlite3.o',
         'node_modules/better-sqlite3/deps/sqlite3/sqlite3.c',
@@ -384,7 +383,7 @@ describe("the runtime image's node_modules (deploy/docker/runtime-modules.mjs)",
         mkdirSync(path.dirname(path.join(app, f)), { recursive: true });
         writeFileSync(path.join(app, f), f);
       }
-      const packages = ['grammy', 'onnxruntime-node', 'onnxruntime-web', 'onnxruntime-web/node_modules/onnxruntime-common', 'better-sqlite3', 'a', 'a/node_modules/b'].map((p) => [`node_modules/${p}`, {}]);
+      const packages = ['grammy', 'onnxruntime-node', '@ffmpeg-installer/ffmpeg', '@ffmpeg-installer/ffmpeg/node_modules/@ffmpeg-installer/linux-x64', 'better-sqlite3', 'a', 'a/node_modules/b'].map((p) => [`node_modules/${p}`, {}]);
       writeFileSync(
         path.join(app, 'package-lock.json'),
         JSON.stringify({ lockfileVersion: 3, packages: { '': {}, ...Object.fromEntries(packages), 'node_modules/typescript': { dev: true } } }),

@@ -8,7 +8,7 @@ import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { LOADER, lookUpRowsFromFile } from '../src/asr/graph-rewrite/lookup-rows.js';
 import { attributeInt, decodeModel, graphsOf } from '../src/asr/graph-rewrite/onnx-graph.js';
-import { withRewrittenModels } from '../src/asr/graph-rewrite/session-hook.js';
+import { createRewritten } from './support/rewritten-session.js';
 import { DataType, GraphBuilder, encodeModel, valueInfo } from '../bench/synth/onnx-builder.js';
 import { cachedModelsRoot } from './support/test-model.js';
 
@@ -44,9 +44,9 @@ async function lookedUp(session: ort.InferenceSession): Promise<Uint8Array> {
   return out.y!.data as Uint8Array;
 }
 
-/** The graph loaded through the hook and as it is: the load's notes, and what each looks up. */
+/** The graph loaded through RewrittenSessions and as it is: the load's notes, and what each looks up. */
 async function loadBothWays(file: string) {
-  const loaded = await withRewrittenModels(mapOnly, () => ort.InferenceSession.create(file, options), () => {});
+  const loaded = await createRewritten(mapOnly, file, options);
   return { notes: loaded.notes, rewritten: await lookedUp(loaded.value), original: await lookedUp(await ort.InferenceSession.create(file, options)) };
 }
 
@@ -63,7 +63,7 @@ describe('a table looked up by column, given a file of rows', () => {
     const dir = await freshFolder();
     const file = await lookupModel(dir);
     const expected = await lookedUp(await ort.InferenceSession.create(file, options));
-    const loaded = await withRewrittenModels(mapOnly, () => ort.InferenceSession.create(file, options), () => {});
+    const loaded = await createRewritten(mapOnly, file, options);
     expect(loaded.notes).toContain(`lookup.onnx: 1 table(s) looked up by column (1.0 MB) given a file of rows to look up in`);
     expect(await rowsFilesIn(dir)).toEqual([]);
     const got = await lookedUp(loaded.value);
@@ -130,7 +130,7 @@ describe('a table looked up by column, given a file of rows', () => {
     const [abandoned, inProgress] = ['.lookup.onnx.embed.rows-gone-host-1-0', '.lookup.onnx.embed.rows-other-host-7-1'];
     for (const name of [abandoned, inProgress]) await writeFile(path.join(dir, name), 'x');
     await leftTwoHoursAgo(path.join(dir, abandoned));
-    const loaded = await withRewrittenModels(mapOnly, () => ort.InferenceSession.create(file, options), () => {});
+    const loaded = await createRewritten(mapOnly, file, options);
     await loaded.value.release();
     expect(await rowsFilesIn(dir)).toEqual([inProgress]);
   });

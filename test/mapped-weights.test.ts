@@ -8,7 +8,7 @@ import onnxProto from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
 import { mapWeightsFromFile, PACKED_READERS_SUFFIX } from '../src/asr/graph-rewrite/mapped-weights.js';
 import { decodeModel, encodeModel, graphsOf, type Graph } from '../src/asr/graph-rewrite/onnx-graph.js';
-import { withRewrittenModels } from '../src/asr/graph-rewrite/session-hook.js';
+import { createRewritten } from './support/rewritten-session.js';
 import type { TranscribeRequest } from '../src/asr/protocol.js';
 import { WhisperRunner } from '../src/asr/whisper-runner.js';
 import { loadConfig } from '../src/config.js';
@@ -91,7 +91,7 @@ describe('weights mapped from the file', () => {
     const dir = path.join(await modelsRoot(), 'tiny-graph');
     await mkdir(dir, { recursive: true });
     await writeFile(path.join(dir, 'add.onnx'), encodeBuilt(g.graph('add', [valueInfo('x', DataType.INT64, [1])], [valueInfo('y', DataType.INT64)], true), 17));
-    const loaded = await withRewrittenModels({ fuseAttention: false, fitWindow: false, mapWeights: true, crossAttentionApart: false }, () => ort.InferenceSession.create(path.join(dir, 'add.onnx'), options), () => {});
+    const loaded = await createRewritten({ fuseAttention: false, fitWindow: false, mapWeights: true, crossAttentionApart: false }, path.join(dir, 'add.onnx'), options);
     expect(loaded.notes).toEqual(['add.onnx: no weights could be mapped from the file, copied as usual']);
     const out = await loaded.value.run({ x: new ort.Tensor('int64', BigInt64Array.from([41n]), [1]) });
     expect(out.y!.data).toEqual(BigInt64Array.from([42n]));

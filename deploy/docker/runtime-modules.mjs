@@ -12,7 +12,6 @@ import path from 'node:path';
 
 /** Installed as dependencies of dependencies, never required by the bot: package name → why. */
 function neverLoaded(name) {
-  if (name === 'onnxruntime-web') return 'transformers.js bundles the web runtime code it uses; in Node it loads onnxruntime-node';
   if (name.startsWith('@ffmpeg-installer/')) return 'the image has its own ffmpeg, which findFfmpeg prefers';
   if (name.startsWith('@types/')) return 'type declarations: tsc reads them, Node never does';
   return undefined;

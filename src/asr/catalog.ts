@@ -39,11 +39,15 @@ const MODEL_METADATA_FILES = [
 
 export const MODEL_DTYPE = 'q8';
 
-function onnxFiles(dtype: string = MODEL_DTYPE): string[] {
+/** The two ONNX files of a Whisper model the worker loads. */
+export type ModelSession = 'encoder_model' | 'decoder_model_merged';
+
+/** The hub's file of a session in a dtype, named as transformers.js names them (q8: `_quantized`, fp32: none). */
+export function onnxFile(session: ModelSession, dtype: string = MODEL_DTYPE): string {
   const suffix = dtype === 'q8' ? '_quantized' : dtype === 'fp32' ? '' : `_${dtype}`;
-  return [`onnx/encoder_model${suffix}.onnx`, `onnx/decoder_model_merged${suffix}.onnx`];
+  return `onnx/${session}${suffix}.onnx`;
 }
 
 export function modelFiles(dtype: string = MODEL_DTYPE): string[] {
-  return [...MODEL_METADATA_FILES, ...onnxFiles(dtype)];
+  return [...MODEL_METADATA_FILES, onnxFile('encoder_model', dtype), onnxFile('decoder_model_merged', dtype)];
 }

@@ -1,5 +1,5 @@
-// Decodes one window's encoder states into tokens on the merged decoder session transformers.js
-// loaded: Whisper's prompt, rules, greedy or beam search, and the temperature fallback.
+// Decodes one window's encoder states into tokens on the hub's merged decoder session (whisper-model.ts):
+// Whisper's prompt, rules, greedy or beam search, and the temperature fallback.
 // The window loop (what audio each window covers, what carries over between them) is the caller's.
 import {
   averageLogprob,

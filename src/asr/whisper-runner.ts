@@ -1,68 +1,31 @@
-// Runs Whisper on the sessions and feature extractor @huggingface/transformers loads unchanged from
-// the hub's files, with the token text read from its tokenizer files (token-text.ts), on a worker
-// thread only. The window loop is here (what audio each window covers, the text carried to the
-// next, progress); each window's decode is decode-loop.ts, the windows' merge window-merge.ts.
+// Runs Whisper on the hub's model files (whisper-model.ts loads them, as transformers.js would), with
+// the token text read from its tokenizer files (token-text.ts), on a worker thread only. The window
+// loop is here (what audio each window covers, the text carried to the next, progress); each
+// window's decode is decode-loop.ts, the windows' merge window-merge.ts.
 import vm from 'node:vm';
 import v8 from 'node:v8';
 import path from 'node:path';
+import ort from 'onnxruntime-node';
 import type { PcmReader } from '../audio/pcm-file.js';
-import { transformersWithoutImages } from './image-library.js';
-import { WindowDecoder, type CrossAttention, type DecoderSession, type OrtTensor, type TensorFactory } from './decode-loop.js';
+import { WindowDecoder, type CrossAttention, type OrtTensor, type TensorFactory } from './decode-loop.js';
 import { fixedTokenBudget, maxNewTokens } from './decoding-policy.js';
 import { cropFrames, encoderFrames, type WindowSettings } from './encoder-window.js';
 import { FALLBACK_TEMPERATURES, mayConditionNext, previousTextPrompt, WHISPER_THRESHOLDS } from './fallback.js';
-import { withRewrittenModels } from './graph-rewrite/session-hook.js';
-import { LogMelSpectrogram } from './log-mel.js';
-import { settlePendingReads } from './pending-reads.js';
+import { RewrittenSessions } from './graph-rewrite/rewritten-sessions.js';
+import { hannWindow, LogMelSpectrogram, whisperMelFilters } from './log-mel.js';
 import { countRuns } from './native-runs.js';
 import type { WhisperVocabulary } from './logits-rules.js';
 import type { DecodingOptions, Segment, TranscribeRequest, TranscriptionResult, WindowRecord, WorkerInit } from './protocol.js';
 import { TokenText } from './token-text.js';
+import { loadWhisperModel, type GenerationConfig, type WhisperModel, type WholeRunSession } from './whisper-model.js';
 import { mergeWindows, type WindowTokens } from './window-merge.js';
 import { fixedWindows } from './window-plan.js';
-
-const { AutoFeatureExtractor, AutoModelForSpeechSeq2Seq, env, Tensor } = transformersWithoutImages();
-
-/** An onnxruntime session run with all its outputs fetched. */
-interface WholeRunSession {
-  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
-}
-
-/** What this module relies on: parts of transformers.js's Whisper objects, and the token text. */
-export interface WhisperParts {
-  model: {
-    sessions: { model: WholeRunSession; decoder_model_merged: DecoderSession };
-    generation_config: {
-      decoder_start_token_id: number;
-      /** <|endoftext|>: the first special token; every text token has a smaller id. */
-      eos_token_id: number;
-      no_timestamps_token_id: number;
-      is_multilingual?: boolean;
-      lang_to_id?: Record<string, number>;
-      task_to_id?: Record<string, number>;
-      suppress_tokens?: number[];
-      begin_suppress_tokens?: number[];
-      max_initial_timestamp_index?: number | null;
-      max_length?: number;
-    };
-    config: { max_source_positions: number; max_target_positions: number };
-  };
-  featureExtractor: {
-    /** Hann, n_fft long. */
-    window: Float64Array;
-    config: { sampling_rate: number; chunk_length: number; hop_length: number; n_samples: number; nb_max_frames: number; feature_size: number; mel_filters: number[][] };
-  };
-  tokenText: TokenText;
-  /** A session per decoder layer computing its cross-attention keys and values, when loaded apart. */
-  crossAttention: WholeRunSession[] | null;
-}
 
 const DEFAULT_DECODING: DecodingOptions = { beamSize: 1, temperatureFallback: true, bestOf: 5, conditionOnPreviousText: false };
 
 /** The token ids Whisper's rules need, from the model's generation config and tokenizer files. */
-export function readVocabulary(parts: WhisperParts): WhisperVocabulary {
-  const config = parts.model.generation_config;
-  const id = (token: string) => parts.tokenText.addedTokenId(token);
+export function readVocabulary(config: GenerationConfig, tokenText: TokenText): WhisperVocabulary {
+  const id = (token: string) => tokenText.addedTokenId(token);
   return {
     endOfText: config.eos_token_id,
     startOfTranscript: config.decoder_start_token_id,
@@ -85,7 +48,7 @@ export function readVocabulary(parts: WhisperParts): WhisperVocabulary {
 v8.setFlagsFromString('--expose-gc');
 const collectGarbage = vm.runInNewContext('gc') as () => void;
 
-export const makeTensor: TensorFactory = (type, data, dims) => new Tensor(type, data, dims).ort_tensor as OrtTensor;
+export const makeTensor: TensorFactory = (type, data, dims) => new ort.Tensor(type, data, dims);
 
 /**
  * [key 0, value 0, key 1, ...] from one session per layer, one after another: what onnxruntime
@@ -109,7 +72,8 @@ export class WhisperRunner {
   private readonly vocabulary: WhisperVocabulary;
 
   private constructor(
-    private readonly parts: WhisperParts,
+    private readonly model: WhisperModel,
+    private readonly tokenText: TokenText,
     private readonly defaults: DecodingOptions,
     readonly loadMs: number,
     /** What the encoder's rewrites did or why they did not apply, for the operator's log. */
@@ -118,28 +82,21 @@ export class WhisperRunner {
     private readonly window: WindowSettings,
     crossAttention: CrossAttention | null,
   ) {
-    const features = parts.featureExtractor.config;
+    const features = model.features;
     this.logMel = new LogMelSpectrogram({
-      window: parts.featureExtractor.window,
-      melFilters: features.mel_filters,
+      window: hannWindow(features.n_fft),
+      melFilters: features.mel_filters ?? whisperMelFilters(features.n_fft, features.feature_size, features.sampling_rate),
       hopLength: features.hop_length,
       samples: features.n_samples,
       frames: features.nb_max_frames,
     });
     // The first window should not pay for compiling the FFT.
     this.logMel.compute(Float32Array.from({ length: features.sampling_rate }, (_, i) => Math.sin(i)));
-    const vocabulary = readVocabulary(parts);
-    this.vocabulary = vocabulary;
-    this.decoder = new WindowDecoder(parts.model.sessions.decoder_model_merged, vocabulary, makeTensor, (tokens) => parts.tokenText.decode(tokens, { skipSpecial: true }), {
-      crossAttention,
-    });
+    this.vocabulary = readVocabulary(model.generation, tokenText);
+    this.decoder = new WindowDecoder(model.decoder, this.vocabulary, makeTensor, (tokens) => tokenText.decode(tokens, { skipSpecial: true }), { crossAttention });
   }
 
   static async load(init: WorkerInit): Promise<WhisperRunner> {
-    // Workers only ever load from disk: the main thread downloads before spawning them.
-    env.allowRemoteModels = false;
-    env.allowLocalModels = true;
-    env.localModelPath = init.modelsDir;
     const started = performance.now();
     const settings = init.encoder ?? { fusedAttention: false, window: { mode: 'full', minSeconds: 30, marginSeconds: 0 } };
     const wanted = {
@@ -148,44 +105,37 @@ export class WhisperRunner {
       mapWeights: init.mapWeights ?? false,
       crossAttentionApart: init.crossAttentionApart ?? false,
     };
-    // Not pipeline() nor transformers.js's tokenizer, which holds ~22 MB of heap that only encoding
-    // uses (pipeline() loads it twice): token-text.ts reads what decoding needs from the same files.
-    const loaded = await withRewrittenModels(wanted, () => Promise.all([
-      TokenText.load(path.join(init.modelsDir, init.modelId)),
-      AutoFeatureExtractor.from_pretrained(init.modelId),
-      AutoModelForSpeechSeq2Seq.from_pretrained(init.modelId, {
-        dtype: init.dtype as 'q8' | Record<string, 'q8'>,
-        device: 'cpu',
-        session_options: {
-          intraOpNumThreads: init.threads,
-          interOpNumThreads: 1,
-          enableCpuMemArena: init.cpuArena,
-          enableMemPattern: init.cpuArena,
-        },
-      }),
-    ]), collectGarbage);
-    const [tokenText, featureExtractor, model] = loaded.value;
-    const parts = { tokenText, featureExtractor, model, crossAttention: loaded.crossAttention } as unknown as WhisperParts;
-    countRuns(parts.model.sessions.model);
-    countRuns(parts.model.sessions.decoder_model_merged);
-    for (const session of parts.crossAttention ?? []) countRuns(session);
+    // Workers only ever load from disk: the main thread downloads before spawning them.
+    const folder = path.join(init.modelsDir, init.modelId);
+    const sessions = new RewrittenSessions(wanted, collectGarbage);
+    const [tokenText, model] = await Promise.all([
+      TokenText.load(folder),
+      loadWhisperModel(
+        folder,
+        init.dtype,
+        { intraOpNumThreads: init.threads, interOpNumThreads: 1, enableCpuMemArena: init.cpuArena, enableMemPattern: init.cpuArena },
+        (file, options) => sessions.create(file, options),
+      ),
+    ]);
+    const loaded = sessions.load;
+    const crossAttentionSessions = loaded.crossAttention as WholeRunSession[] | null;
+    countRuns(model.encoder);
+    countRuns(model.decoder);
+    for (const session of crossAttentionSessions ?? []) countRuns(session);
     const window: WindowSettings = loaded.fitsWindow ? settings.window : { ...settings.window, mode: 'full' };
-    // Preparing each file's graph leaves the file's bytes and the new graph's to the collector,
-    // and transformers.js's reads of the files are held until they end (pending-reads.ts).
-    const reads = await settlePendingReads();
-    if (!reads.settled) loaded.notes.push(`model file reads still pending after ${Math.round(reads.waitedMs)} ms: their memory is freed when they end`);
+    // Preparing each file's graph leaves the file's bytes and the new graph's to the collector.
     collectGarbage();
-    const crossAttention = parts.crossAttention ? layerByLayer(parts.crossAttention) : null;
-    return new WhisperRunner(parts, { ...DEFAULT_DECODING, ...init.decoding }, performance.now() - started, loaded.notes, window, crossAttention);
+    const crossAttention = crossAttentionSessions ? layerByLayer(crossAttentionSessions) : null;
+    return new WhisperRunner(model, tokenText, { ...DEFAULT_DECODING, ...init.decoding }, performance.now() - started, loaded.notes, window, crossAttention);
   }
 
   get sampleRate(): number {
-    return this.parts.featureExtractor.config.sampling_rate;
+    return this.model.features.sampling_rate;
   }
 
   /** Log-mel features of a window, cut to the encoder's frames when ASR_WINDOW=fit (see encoder-window.ts). */
   private features(audio: Float32Array, samples: number): OrtTensor {
-    const config = this.parts.featureExtractor.config;
+    const config = this.model.features;
     const { feature_size: bins, nb_max_frames: total } = config;
     const keep = encoderFrames(samples, this.window, { hopLength: config.hop_length, sampleRate: config.sampling_rate, fullFrames: total });
     return makeTensor('float32', cropFrames(this.logMel.compute(audio), bins, total, keep), [1, bins, keep]);
@@ -212,12 +162,12 @@ export class WhisperRunner {
       const seconds = window.length / sampleRate;
 
       const encodeStart = performance.now();
-      const encoded = await this.parts.model.sessions.model.run({ input_features: features });
+      const encoded = await this.model.encoder.run({ input_features: features });
       encoderMs += performance.now() - encodeStart;
 
       const decodeStart = performance.now();
       const budget = request.fixedTokensPerSecond ? fixedTokenBudget(seconds, request.fixedTokensPerSecond) : undefined;
-      const positions = this.parts.model.config.max_target_positions;
+      const positions = this.model.positions.target;
       const prompt = options.conditionOnPreviousText ? previousTextPrompt(previousTokens, positions) : [];
       // The decoder has 448 positions for the previous text, <|startofprev|>, the forced prompt (≤ 4) and the new tokens.
       const room = positions - (prompt.length > 0 ? prompt.length + 1 : 0) - 4;
@@ -258,9 +208,8 @@ export class WhisperRunner {
       collectGarbage();
     }
 
-    const config = this.parts.featureExtractor.config;
-    const merged = mergeWindows(decodedWindows, this.vocabulary, this.parts.tokenText, {
-      timePrecision: config.chunk_length / this.parts.model.config.max_source_positions,
+    const merged = mergeWindows(decodedWindows, this.vocabulary, this.tokenText, {
+      timePrecision: this.model.features.chunk_length / this.model.positions.source,
       timestamps: request.timestamps,
     });
     // Text after the last closing timestamp (a window cut off mid-segment) runs from where the

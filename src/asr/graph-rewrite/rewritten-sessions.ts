@@ -1,30 +1,16 @@
-// Where onnxruntime sessions are created from rewritten graphs. transformers.js 4 in Node hands
-// onnxruntime-node the model's file path (InferenceSession.create(path, options), through its own
-// require of onnxruntime-node); while a model loads, that static method is wrapped so that each
-// session is created from graph bytes prepared here instead: the encoder's rewrites, and weights
-// mapped from the file rather than copied (mapped-weights.ts). The files on disk stay the hub's,
-// and every call outside `withRewrittenModels` reaches onnxruntime untouched.
+// Where onnxruntime sessions are created from rewritten graphs: the encoder's rewrites, and weights
+// mapped from the file rather than copied (mapped-weights.ts). The worker creates its sessions from
+// the model files' paths through `RewrittenSessions.create`; the files on disk stay the hub's.
 import { readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import { settlePendingReads } from '../pending-reads.js';
+import ort from 'onnxruntime-node';
 import { crossAttentionApart, isMergedDecoderFile } from './cross-attention.js';
 import { isEncoderFile, rewriteEncoder, type EncoderRewrites } from './encoder-rewrite.js';
 import { lookUpRowsFromFile } from './lookup-rows.js';
 import { mapWeightsFromFile } from './mapped-weights.js';
 import { decodeModel, encodeModel, type Model } from './onnx-graph.js';
 
-type Create = (...args: unknown[]) => Promise<unknown>;
-interface SessionClass {
-  create: Create;
-}
-interface SessionOptions {
-  externalData?: unknown;
-  extra?: { session?: Record<string, unknown> } & Record<string, unknown>;
-}
-
-// The same module instance transformers.js loads (Node caches CommonJS modules by real path).
-const ort = createRequire(import.meta.url)('onnxruntime-node') as { InferenceSession: SessionClass };
+type SessionOptions = ort.InferenceSession.SessionOptions;
 
 export interface ModelRewrites extends EncoderRewrites {
   /** Initializers mapped from the model files instead of copied into onnxruntime's memory. */
@@ -40,7 +26,7 @@ export interface ModelLoad {
    * One onnxruntime session per decoder layer, from encoder_hidden_states to that layer's
    * present.{i}.encoder.key and .value (cross-attention.ts); null when not asked for or not possible.
    */
-  crossAttention: unknown[] | null;
+  crossAttention: ort.InferenceSession[] | null;
   /** What was done, and why anything asked for was not: for the operator's log. */
   notes: string[];
 }
@@ -108,9 +94,10 @@ function removeFiles(files: string[]): void {
   for (const file of files) rmSync(file, { force: true });
 }
 
-function withWeightsFolder(options: SessionOptions | undefined, folder: string | null): SessionOptions | undefined {
+function withWeightsFolder(options: SessionOptions, folder: string | null): SessionOptions {
   if (!folder) return options;
-  return { ...options, extra: { ...options?.extra, session: { ...options?.extra?.session, model_external_initializers_file_folder_path: folder } } };
+  const extra = (options.extra ?? {}) as { session?: Record<string, unknown> };
+  return { ...options, extra: { ...extra, session: { ...extra.session, model_external_initializers_file_folder_path: folder } } };
 }
 
 const reason = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -121,87 +108,84 @@ const reason = (error: unknown) => (error instanceof Error ? error.message : Str
  * ~270 ms a window, a dozen pools' threads contending for two cores; one thread each, ~110 ms,
  * about what the decoder's first step spent on them.
  */
-async function createEach(create: Create, name: string, graphs: PreparedGraph['crossAttention'], options: SessionOptions | undefined, notes: string[]) {
-  const created: unknown[] = [];
+async function createEach(name: string, graphs: PreparedGraph['crossAttention'], options: SessionOptions, notes: string[]) {
+  const created: ort.InferenceSession[] = [];
   const oneThread = { ...options, intraOpNumThreads: 1 };
   try {
-    for (const graph of graphs) created.push(await create.call(ort.InferenceSession, graph.bytes, withWeightsFolder(oneThread, graph.weightsFolder)));
+    for (const graph of graphs) created.push(await ort.InferenceSession.create(graph.bytes, withWeightsFolder(oneThread, graph.weightsFolder)));
     return created;
   } catch (error) {
     notes.push(`onnxruntime refused the cross-attention sessions sliced from ${name}, ${name} loaded as it is: ${reason(error)}`);
-    await Promise.all(created.map((session) => (session as { release(): Promise<void> }).release()));
+    await Promise.all(created.map((session) => session.release()));
     return null;
   }
 }
 
 /**
- * Runs `load` (which creates sessions through transformers.js) with each model file prepared as
- * asked. Preparing a file that fails in any way falls back to the file as it is, with the reason
- * in `notes`: a model from the hub never fails to load because of this. Files are prepared one at
- * a time, and `collect` (a full garbage collection) runs twice before each session is created, so
- * that the file's bytes are freed before onnxruntime builds the session.
+ * Creates a model's sessions from its files, each file prepared as asked. Preparing a file that
+ * fails in any way falls back to the file as it is, with the reason in `load.notes`: a model from
+ * the hub never fails to load because of this. Files are prepared one at a time, and `collect` (a
+ * full garbage collection) runs twice before each session is created, so that the file's bytes are
+ * freed before onnxruntime builds the session.
  */
-export async function withRewrittenModels<T>(wanted: ModelRewrites, load: () => Promise<T>, collect: () => void): Promise<{ value: T } & ModelLoad> {
-  const result: ModelLoad = { fitsWindow: false, crossAttention: null, notes: [] };
-  if (!wanted.fuseAttention && !wanted.fitWindow && !wanted.mapWeights && !wanted.crossAttentionApart) return { value: await load(), ...result };
-  const sessions = ort.InferenceSession;
-  const original = sessions.create;
-  let previous: Promise<unknown> = Promise.resolve();
-  const oneAtATime = (create: () => Promise<unknown>) => {
-    const next = previous.then(create, create);
-    previous = next.catch(() => undefined);
+export class RewrittenSessions {
+  readonly load: ModelLoad = { fitsWindow: false, crossAttention: null, notes: [] };
+  private previous: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly wanted: ModelRewrites,
+    private readonly collect: () => void,
+  ) {}
+
+  create(file: string, options: SessionOptions): Promise<ort.InferenceSession> {
+    const next = this.previous.then(() => this.createPrepared(file, options));
+    this.previous = next.catch(() => undefined);
     return next;
-  };
-  const createPrepared = async (args: unknown[]) => {
-    const [file, options] = args as [unknown, SessionOptions | undefined];
-    // A model whose weights transformers.js hands over itself (externalData) is left to it.
-    if (typeof file !== 'string' || options?.externalData) return original.apply(sessions, args);
+  }
+
+  private async createPrepared(file: string, options: SessionOptions): Promise<ort.InferenceSession> {
+    const { wanted, load } = this;
     const name = path.basename(file);
-    if (!wanted.mapWeights && !isEncoderFile(name) && !(wanted.crossAttentionApart && isMergedDecoderFile(name))) return original.apply(sessions, args);
+    const asItIs = () => ort.InferenceSession.create(file, options);
+    const rewrites = wanted.fuseAttention || wanted.fitWindow || wanted.mapWeights || wanted.crossAttentionApart;
+    if (!rewrites || (!wanted.mapWeights && !isEncoderFile(name) && !(wanted.crossAttentionApart && isMergedDecoderFile(name)))) return asItIs();
     let prepared: PreparedGraph;
     try {
       // Read synchronously: with an awaited read, small's load still peaked at 879 MB (716 read
       // synchronously, measured), as if collections did not free the bytes before the build.
-      prepared = prepareGraph(readFileSync(file), file, wanted, result.notes);
+      prepared = prepareGraph(readFileSync(file), file, wanted, load.notes);
     } catch (error) {
-      result.notes.push(`${name} not rewritten, loaded as it is: ${reason(error)}`);
-      return original.apply(sessions, args);
+      load.notes.push(`${name} not rewritten, loaded as it is: ${reason(error)}`);
+      return asItIs();
     }
-    if (!prepared.bytes) return original.apply(sessions, args);
+    if (!prepared.bytes) return asItIs();
     try {
-      return await createFromPrepared(prepared, name, options, args);
+      return await this.createFromPrepared(prepared, name, options, asItIs);
     } finally {
       removeFiles(prepared.rowsFiles);
     }
-  };
-  const createFromPrepared = async (prepared: PreparedGraph, name: string, options: SessionOptions | undefined, args: unknown[]) => {
-    // The file's bytes are garbage now, and so are transformers.js's reads of the model files
-    // once they end (pending-reads.ts). The first collection finds them unreachable, the second
-    // frees them (V8 releases array buffers behind its collections), so that onnxruntime does
-    // not build the session beside them: small's load peak 862 -> 722 MB.
-    await settlePendingReads();
-    collect();
-    collect();
-    let session: unknown;
+  }
+
+  private async createFromPrepared(prepared: PreparedGraph, name: string, options: SessionOptions, asItIs: () => Promise<ort.InferenceSession>) {
+    const { load } = this;
+    // The file's bytes are garbage now. The first collection finds them unreachable, the second
+    // frees them (V8 releases array buffers behind its collections), so that onnxruntime does not
+    // build the session beside them: small's load peak 862 -> 722 MB.
+    this.collect();
+    this.collect();
+    let session: ort.InferenceSession;
     try {
-      session = await original.call(sessions, prepared.bytes, withWeightsFolder(options, prepared.weightsFolder));
-      result.fitsWindow ||= prepared.fitsWindow;
+      session = await ort.InferenceSession.create(prepared.bytes!, withWeightsFolder(options, prepared.weightsFolder));
+      load.fitsWindow ||= prepared.fitsWindow;
     } catch (error) {
-      result.notes.push(`onnxruntime refused the prepared ${name}, loaded as it is: ${reason(error)}`);
-      return original.apply(sessions, args);
+      load.notes.push(`onnxruntime refused the prepared ${name}, loaded as it is: ${reason(error)}`);
+      return asItIs();
     }
     if (prepared.crossAttention.length === 0) return session;
-    result.crossAttention = await createEach(original, name, prepared.crossAttention, options, result.notes);
-    if (result.crossAttention) return session;
+    load.crossAttention = await createEach(name, prepared.crossAttention, options, load.notes);
+    if (load.crossAttention) return session;
     // The prepared decoder reads what those sessions would have computed: the file as it is, then.
-    await (session as { release(): Promise<void> }).release();
-    return original.apply(sessions, args);
-  };
-
-  sessions.create = (...args: unknown[]) => oneAtATime(() => createPrepared(args));
-  try {
-    return { value: await load(), ...result };
-  } finally {
-    sessions.create = original;
+    await session.release();
+    return asItIs();
   }
 }
