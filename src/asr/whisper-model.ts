@@ -1,9 +1,9 @@
 // A Whisper model folder in the hub's layout, loaded for the ASR worker: its three configs and its
 // two ONNX sessions, read as transformers.js 4 reads them (the same files, the same dtype suffixes,
-// the same session options) without importing transformers.js into the worker. Its bundle cost
-// each worker ~15 MB of RSS (1.3 MB of source, its module graph and what parsing it left in glibc's
-// heap), and by now the worker used it only to find the files and create the sessions: the token
-// text, the features and the decoding are this folder's own.
+// the same session options) without importing transformers.js into the worker. Importing its bundle
+// took ~15 MB of a fresh worker's RSS (1.3 MB of source, its module graph, what parsing it left in
+// glibc's heap), ~10 MB of a loaded one's, and by now the worker used it only to find the files and
+// create the sessions: the token text, the features and the decoding are this folder's own.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
@@ -98,14 +98,16 @@ export async function loadWhisperModel(
     readJson(folder, 'preprocessor_config.json'),
   ]);
   const positions = requireNumbers<{ max_source_positions: number; max_target_positions: number }>(config, ['max_source_positions', 'max_target_positions'], 'config.json');
+  const generationConfig = requireNumbers<GenerationConfig>(generation, ['decoder_start_token_id', 'eos_token_id', 'no_timestamps_token_id'], 'generation_config.json');
+  const featureConfig = requireNumbers<FeatureConfig>(features, ['sampling_rate', 'chunk_length', 'hop_length', 'n_fft', 'n_samples', 'nb_max_frames', 'feature_size'], 'preprocessor_config.json');
   const options = { logSeverityLevel: ERRORS_ONLY, executionProviders: ['cpu'], ...settings } as const;
   const create = (session: ModelSession) => createSession(path.join(folder, onnxFile(session, dtypeOf(dtype, session))), options);
   const [encoder, decoder] = await Promise.all([create('encoder_model'), create('decoder_model_merged')]);
   return {
     encoder: encoder as unknown as WholeRunSession,
     decoder: decoder as unknown as DecoderSession & WholeRunSession,
-    generation: requireNumbers<GenerationConfig>(generation, ['decoder_start_token_id', 'eos_token_id', 'no_timestamps_token_id'], 'generation_config.json'),
-    features: requireNumbers<FeatureConfig>(features, ['sampling_rate', 'chunk_length', 'hop_length', 'n_fft', 'n_samples', 'nb_max_frames', 'feature_size'], 'preprocessor_config.json'),
+    generation: generationConfig,
+    features: featureConfig,
     positions: { source: positions.max_source_positions, target: positions.max_target_positions },
   };
 }
