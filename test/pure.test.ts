@@ -199,7 +199,7 @@ describe('model choice and pool shape', () => {
     const anySpeed = { maxRtf: 100, samples: SPEED_SAMPLES };
     expect(chooseModel({ vcpus: 2, memoryMb: 1024 }, { workers: 1, threads: 2 }, anySpeed).model.name).toBe('small');
     expect(chooseModel({ vcpus: 2, memoryMb: 1024 }, { workers: 2, threads: 1 }, anySpeed).model.name).toBe('base');
-    expect(chooseModel({ vcpus: 2, memoryMb: 700 }, { workers: 2, threads: 1 }, anySpeed).model.name).toBe('tiny');
+    expect(chooseModel({ vcpus: 2, memoryMb: 640 }, { workers: 2, threads: 1 }, anySpeed).model.name).toBe('tiny');
     expect(chooseModel({ vcpus: 2, memoryMb: 1800 }, { workers: 1, threads: 2 }, anySpeed).model.name).toBe('small');
     expect(chooseModel({ vcpus: 2, memoryMb: 2048 }, { workers: 1, threads: 2 }, anySpeed).model.name).toBe('medium');
     expect(chooseModel({ vcpus: 4, memoryMb: 2560 }, { workers: 2, threads: 2 }, anySpeed).model.name).toBe('small');

@@ -70,4 +70,9 @@ export const SPEED_SAMPLES: readonly SpeedSample[] = [
   { model: 'small', threads: 2, rtf10s: 0.254, source: 'host-2vcpu-rows-nov27.json default' },
   { model: 'base', threads: 1, rtf10s: 0.192, source: '1gb-swap-1vcpu-rows-nov27.json default' },
   { model: 'small', threads: 1, rtf10s: 0.408, source: '1gb-swap-1vcpu-rows-nov27.json default' },
+  // The worker without transformers.js (README, Memory), for Choosing a VPS.
+  { model: 'base', threads: 2, rtf10s: 0.087, source: 'host-2vcpu-rows-own-loader.json default' },
+  { model: 'small', threads: 2, rtf10s: 0.257, source: 'host-2vcpu-rows-own-loader.json default' },
+  { model: 'base', threads: 1, rtf10s: 0.175, source: '1gb-swap-1vcpu-rows-own-loader.json default' },
+  { model: 'small', threads: 1, rtf10s: 0.44, source: '1gb-swap-1vcpu-rows-own-loader.json default' },
 ];
