@@ -64,7 +64,7 @@ describe('the speed table', () => {
 describe('the catalog', () => {
   it('plans each measured model for the highest peak of the current code\'s runs, less the bench\'s own process', () => {
     // The runs since the worker loads the model without transformers.js (README, Choosing a VPS), default profile.
-    const current = /-(rows-own-loader|own-loader-600s-\d)\.json$/;
+    const current = /-(rows-own-loader|own-loader-600s-(\d|repeat\d))\.json$/;
     const dir = path.join(REPO, 'bench/results');
     const measured = new Map<string, number>();
     for (const file of readdirSync(dir).filter((f) => current.test(f))) {
