@@ -64,7 +64,7 @@ describe('the speed table', () => {
 describe('the catalog', () => {
   it('plans each measured model for the highest peak of the current code\'s runs, less the bench\'s own process', () => {
     // The runs since the worker loads the model without transformers.js (README, Choosing a VPS), default profile.
-    const current = /-(rows-own-loader|own-loader-600s-(\d|repeat\d))\.json$/;
+    const current = /-(rows-own-loader|own-loader-600s-(\d|repeat\d)|catalog-tiny-own-loader)\.json$/;
     const dir = path.join(REPO, 'bench/results');
     const measured = new Map<string, number>();
     for (const file of readdirSync(dir).filter((f) => current.test(f))) {
@@ -75,7 +75,7 @@ describe('the catalog', () => {
         measured.set(run.model, Math.max(measured.get(run.model) ?? 0, workerPeak));
       }
     }
-    expect([...measured.keys()].sort()).toEqual(['base', 'small']);
+    expect([...measured.keys()].sort()).toEqual(['base', 'small', 'tiny']);
     for (const [model, peak] of measured) {
       // Never less than what runs, and not a stale figure from code that needed more.
       expect(spec(model).workerPeakMb, model).toBeGreaterThanOrEqual(Math.ceil(peak));

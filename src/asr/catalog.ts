@@ -8,8 +8,8 @@ export interface ModelSpec {
    * attention, weights mapped, the image's glibc settings; the full window or `fit`), so that `auto`
    * never plans for less than what runs. From `npm run bench` on this project's machine (synthetic
    * weights at real dimensions): the highest peak of the current code's runs less what the bench's
-   * process held before any worker (tiny, older: bench/results/host-2vcpu-catalog-tiny.json; base and
-   * small: *-rows-own-loader.json, *-own-loader-600s-*.json (one of them three runs), checked by
+   * process held before any worker (tiny: host-2vcpu-catalog-tiny-own-loader.json, three runs; base
+   * and small: *-rows-own-loader.json, *-own-loader-600s-*.json (one of them three runs), checked by
    * test/model-choice.test.ts). medium was not measured: small's figure scaled by parameters, which
    * overstates it (Node's and onnxruntime's share does not grow).
    */
@@ -19,7 +19,7 @@ export interface ModelSpec {
 }
 
 export const MODEL_CATALOG: readonly ModelSpec[] = [
-  { name: 'tiny', hubId: 'Xenova/whisper-tiny', workerPeakMb: 212, paramsM: 39 },
+  { name: 'tiny', hubId: 'Xenova/whisper-tiny', workerPeakMb: 167, paramsM: 39 },
   { name: 'base', hubId: 'Xenova/whisper-base', workerPeakMb: 244, paramsM: 74 },
   { name: 'small', hubId: 'Xenova/whisper-small', workerPeakMb: 482, paramsM: 244 },
   { name: 'medium', hubId: 'Xenova/whisper-medium', workerPeakMb: 1_518, paramsM: 769 },
