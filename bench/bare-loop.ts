@@ -3,10 +3,9 @@
 // with no features, rules, fallback or tokenizer. What the project adds is measured against it.
 import { parentPort, workerData } from 'node:worker_threads';
 import path from 'node:path';
-import ort from 'onnxruntime-node';
-import { emptyPasts, type OrtTensor, type TensorFactory } from '../src/asr/decode-loop.js';
+import { emptyPasts, type OrtTensor } from '../src/asr/decode-loop.js';
 import type { ModelDtype } from '../src/asr/protocol.js';
-import { loadWhisperModel, type WhisperModel } from '../src/asr/whisper-model.js';
+import { loadWhisperModel, makeTensor, type WhisperModel } from '../src/asr/whisper-model.js';
 
 export interface BareInput {
   modelId: string;
@@ -30,8 +29,6 @@ export interface BareNote {
 /** <|startoftranscript|><|en|><|transcribe|><|notimestamps|> of the multilingual vocabulary. */
 const PROMPT = [50258, 50259, 50359, 50363];
 
-const tensor: TensorFactory = (type, data, dims) => new ort.Tensor(type, data, dims);
-
 export class BareLoop {
   private constructor(private readonly model: WhisperModel) {}
 
@@ -50,15 +47,15 @@ export class BareLoop {
   async note(tokens: number): Promise<BareNote> {
     const { encoder, decoder } = this.model;
     let started = performance.now();
-    const { last_hidden_state: encoded } = await encoder.run({ input_features: tensor('float32', new Float32Array(80 * 3000), [1, 80, 3000]) });
+    const { last_hidden_state: encoded } = await encoder.run({ input_features: makeTensor('float32', new Float32Array(80 * 3000), [1, 80, 3000]) });
     const encoderMs = performance.now() - started;
 
     const pastNames = decoder.inputNames.filter((n) => n.startsWith('past_key_values.'));
     const feeds: Record<string, OrtTensor> = {
-      input_ids: tensor('int64', BigInt64Array.from(PROMPT, BigInt), [1, PROMPT.length]),
+      input_ids: makeTensor('int64', BigInt64Array.from(PROMPT, BigInt), [1, PROMPT.length]),
       encoder_hidden_states: encoded!,
-      use_cache_branch: tensor('bool', Uint8Array.of(0), [1]),
-      ...emptyPasts(decoder, tensor),
+      use_cache_branch: makeTensor('bool', Uint8Array.of(0), [1]),
+      ...emptyPasts(decoder, makeTensor),
     };
     started = performance.now();
     let out = await decoder.run(feeds);
@@ -73,9 +70,9 @@ export class BareLoop {
       let best = 0;
       for (let i = data.length - vocab, at = 0; i < data.length; i++, at++) if (data[i]! > data[data.length - vocab + best]!) best = at;
       const next: Record<string, OrtTensor> = {
-        input_ids: tensor('int64', BigInt64Array.of(BigInt(best)), [1, 1]),
+        input_ids: makeTensor('int64', BigInt64Array.of(BigInt(best)), [1, 1]),
         encoder_hidden_states: encoded!,
-        use_cache_branch: tensor('bool', Uint8Array.of(1), [1]),
+        use_cache_branch: makeTensor('bool', Uint8Array.of(1), [1]),
         ...cross,
       };
       for (const name of pastNames) if (name.includes('.decoder.')) next[name] = out[name.replace('past_key_values', 'present')]!;

@@ -7,8 +7,8 @@ import { emptyPasts, logprobPerToken, WindowDecoder, type DecoderSession, type O
 import { FALLBACK_TEMPERATURES, WHISPER_THRESHOLDS } from '../src/asr/fallback.js';
 import { applyRules, argmax, type WhisperVocabulary } from '../src/asr/logits-rules.js';
 import { TokenText } from '../src/asr/token-text.js';
-import { loadWhisperModel } from '../src/asr/whisper-model.js';
-import { makeTensor, readVocabulary } from '../src/asr/whisper-runner.js';
+import { loadWhisperModel, makeTensor } from '../src/asr/whisper-model.js';
+import { readVocabulary } from '../src/asr/whisper-runner.js';
 import { cachedModelsRoot } from './support/test-model.js';
 
 const FLOAT_MODEL = 'voicebot-test/whisper-test-tiny-fp32';

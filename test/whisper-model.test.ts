@@ -8,8 +8,7 @@ import { AutoModelForSpeechSeq2Seq, env } from '@huggingface/transformers';
 import ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { emptyPasts, type OrtTensor } from '../src/asr/decode-loop.js';
-import { loadWhisperModel, type WhisperModel } from '../src/asr/whisper-model.js';
-import { makeTensor } from '../src/asr/whisper-runner.js';
+import { loadWhisperModel, makeTensor, type WhisperModel } from '../src/asr/whisper-model.js';
 import { cachedModelsRoot } from './support/test-model.js';
 
 const MODEL_ID = 'voicebot-test/whisper-test-tiny-dtypes';

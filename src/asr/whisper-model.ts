@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { onnxFile, type ModelSession } from './catalog.js';
-import type { DecoderSession, OrtTensor } from './decode-loop.js';
+import type { DecoderSession, OrtTensor, TensorFactory } from './decode-loop.js';
 import type { ModelDtype } from './protocol.js';
 
 /** The fields of generation_config.json the decoding rules read. */
@@ -59,6 +59,9 @@ export interface SessionSettings {
   enableCpuMemArena: boolean;
   enableMemPattern: boolean;
 }
+
+/** A tensor for these sessions' feeds. */
+export const makeTensor: TensorFactory = (type, data, dims) => new ort.Tensor(type, data, dims);
 
 /** Creates a session from a model file: onnxruntime's own, or one that rewrites the graph first (rewritten-sessions.ts). */
 export type CreateSession = (file: string, options: ort.InferenceSession.SessionOptions) => Promise<ort.InferenceSession>;

@@ -5,9 +5,8 @@
 import vm from 'node:vm';
 import v8 from 'node:v8';
 import path from 'node:path';
-import ort from 'onnxruntime-node';
 import type { PcmReader } from '../audio/pcm-file.js';
-import { WindowDecoder, type CrossAttention, type OrtTensor, type TensorFactory } from './decode-loop.js';
+import { WindowDecoder, type CrossAttention, type OrtTensor } from './decode-loop.js';
 import { fixedTokenBudget, maxNewTokens } from './decoding-policy.js';
 import { cropFrames, encoderFrames, type WindowSettings } from './encoder-window.js';
 import { FALLBACK_TEMPERATURES, mayConditionNext, previousTextPrompt, WHISPER_THRESHOLDS } from './fallback.js';
@@ -17,7 +16,7 @@ import { countRuns } from './native-runs.js';
 import type { WhisperVocabulary } from './logits-rules.js';
 import type { DecodingOptions, Segment, TranscribeRequest, TranscriptionResult, WindowRecord, WorkerInit } from './protocol.js';
 import { TokenText } from './token-text.js';
-import { loadWhisperModel, type GenerationConfig, type WhisperModel, type WholeRunSession } from './whisper-model.js';
+import { loadWhisperModel, makeTensor, type GenerationConfig, type WhisperModel, type WholeRunSession } from './whisper-model.js';
 import { mergeWindows, type WindowTokens } from './window-merge.js';
 import { fixedWindows } from './window-plan.js';
 
@@ -47,8 +46,6 @@ export function readVocabulary(config: GenerationConfig, tokenText: TokenText): 
 // inference per window for base.
 v8.setFlagsFromString('--expose-gc');
 const collectGarbage = vm.runInNewContext('gc') as () => void;
-
-export const makeTensor: TensorFactory = (type, data, dims) => new ort.Tensor(type, data, dims);
 
 /**
  * [key 0, value 0, key 1, ...] from one session per layer, one after another: what onnxruntime
