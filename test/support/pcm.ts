@@ -1,5 +1,5 @@
 // Audio made in code, handed on as decoded audio is: 16-bit samples (see src/audio/pcm.ts).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PcmReader, type PcmAudio } from '../../src/audio/pcm-file.js';
@@ -15,23 +15,13 @@ function pcmFromFloats(floats: ArrayLike<number>): Int16Array {
 /** `seconds` of a synthetic signal at 16 kHz: `at(i)` is sample i as a float. */
 export const synthPcm = (seconds: number, at: (i: number) => number): Int16Array => pcmFromFloats(Float32Array.from({ length: Math.round(seconds * 16000) }, (_, i) => at(i)));
 
-// One folder for the notes of a test file (or of the leak probe, which runs outside vitest), made
-// with its first note: vitest removes it after the file's tests (test/support/setup.ts, since its
-// forks end without an exit event), the probe when its process exits.
-let dir: string | undefined;
+// Under the run's temporary folder (test/support/run-tmp.ts), which goes when the run ends: the
+// leak probe, which the memory test starts, inherits it.
+const dir = mkdtempSync(path.join(os.tmpdir(), 'voicebot-test-pcm-'));
 let files = 0;
-
-export function removeTestNotes(): void {
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  dir = undefined;
-}
 
 /** `samples` as a decoded note: its PCM file, as the decoder leaves it for the pool. */
 export function pcmFile(samples: Int16Array): PcmAudio {
-  if (!dir) {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'voicebot-test-pcm-'));
-    process.once('exit', removeTestNotes);
-  }
   const pcmPath = path.join(dir, `${files++}.s16`);
   writeFileSync(pcmPath, new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength));
   return { pcmPath, sampleCount: samples.length };
